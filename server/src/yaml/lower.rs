@@ -1,0 +1,585 @@
+//! Lowering a tree-sitter-yaml CST of one document to a spanned value tree.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use tree_sitter::{Node as TsNode, Parser, Tree};
+
+use super::node::{Entry, Node, Span, Value};
+use super::scalar::{decode_block, decode_plain, fold_flow, parse_float, resolve_plain};
+
+/// Deepest nesting lowered; deeper content is reported and replaced by null.
+pub const MAX_DEPTH: usize = 512;
+/// Most nodes that alias expansion may create in one document (an alias bomb stops here).
+pub const ALIAS_BUDGET: usize = 200_000;
+/// Most syntax errors reported per document.
+const MAX_SYNTAX_ERRORS: usize = 8;
+
+/// What can be wrong in a document's YAML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum YamlIssueKind {
+    Syntax,
+    TabIndentation,
+    DuplicateKey,
+    UnknownAlias,
+    AliasBudget,
+    TooDeep,
+    InvalidTaggedValue,
+    InvalidMerge,
+    InvalidEscape,
+}
+
+impl YamlIssueKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            YamlIssueKind::Syntax => "yaml/syntax",
+            YamlIssueKind::TabIndentation => "yaml/tab-indentation",
+            YamlIssueKind::DuplicateKey => "yaml/duplicate-key",
+            YamlIssueKind::UnknownAlias => "yaml/unknown-alias",
+            YamlIssueKind::AliasBudget => "yaml/alias-budget",
+            YamlIssueKind::TooDeep => "yaml/too-deep",
+            YamlIssueKind::InvalidTaggedValue => "yaml/invalid-tagged-value",
+            YamlIssueKind::InvalidMerge => "yaml/invalid-merge",
+            YamlIssueKind::InvalidEscape => "yaml/invalid-escape",
+        }
+    }
+    pub fn is_error(self) -> bool {
+        !matches!(self, YamlIssueKind::DuplicateKey)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct YamlIssue {
+    pub kind: YamlIssueKind,
+    pub span: Span,
+    pub message: String,
+    /// Another place the message refers to (the first definition of a duplicate key).
+    pub related: Option<Span>,
+}
+
+/// One document lowered: its value (None when it holds no content or could not be read at all)
+/// and what was wrong with it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LoweredDocument {
+    pub root: Option<Node>,
+    pub issues: Vec<YamlIssue>,
+}
+
+thread_local! {
+    static PARSER: RefCell<Option<Parser>> = const { RefCell::new(None) };
+}
+
+/// Parses one document's text with tree-sitter-yaml.
+pub fn parse_tree(text: &str, old: Option<&Tree>) -> Option<Tree> {
+    PARSER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            let mut parser = Parser::new();
+            parser.set_language(&tree_sitter_yaml::LANGUAGE.into()).ok()?;
+            *slot = Some(parser);
+        }
+        slot.as_mut()?.parse(text, old)
+    })
+}
+
+/// Lowers the text of one document segment.
+pub fn lower_document(text: &str) -> LoweredDocument {
+    let Some(tree) = parse_tree(text, None) else {
+        return LoweredDocument {
+            root: None,
+            issues: vec![YamlIssue {
+                kind: YamlIssueKind::Syntax,
+                span: Span::new(0, text.len().min(1)),
+                message: "the YAML parser gave up on this document".into(),
+                related: None,
+            }],
+        };
+    };
+    lower_tree(text, &tree)
+}
+
+pub fn lower_tree(text: &str, tree: &Tree) -> LoweredDocument {
+    let mut lowerer = Lowerer { src: text, anchors: HashMap::new(), budget: ALIAS_BUDGET, issues: Vec::new() };
+    let root = tree.root_node();
+    if root.has_error() {
+        lowerer.report_syntax_errors(root);
+    }
+    let mut value = None;
+    let mut cursor = root.walk();
+    'docs: for doc in root.named_children(&mut cursor) {
+        if doc.kind() != "document" {
+            continue;
+        }
+        let mut c2 = doc.walk();
+        for child in doc.named_children(&mut c2) {
+            if matches!(child.kind(), "block_node" | "flow_node") {
+                value = lowerer.lower(child, 0, -1);
+                break 'docs;
+            }
+        }
+    }
+    LoweredDocument { root: value, issues: lowerer.issues }
+}
+
+struct Lowerer<'a> {
+    src: &'a str,
+    anchors: HashMap<String, (Node, usize)>,
+    budget: usize,
+    issues: Vec<YamlIssue>,
+}
+
+fn span_of(n: TsNode) -> Span {
+    Span::new(n.start_byte(), n.end_byte())
+}
+
+impl<'a> Lowerer<'a> {
+    fn text(&self, n: TsNode) -> &'a str {
+        &self.src[n.byte_range()]
+    }
+
+    fn issue(&mut self, kind: YamlIssueKind, span: Span, message: String) {
+        self.issues.push(YamlIssue { kind, span, message, related: None });
+    }
+
+    fn report_syntax_errors(&mut self, root: TsNode) {
+        let mut stack = vec![root];
+        let mut found = 0;
+        while let Some(n) = stack.pop() {
+            if found >= MAX_SYNTAX_ERRORS {
+                break;
+            }
+            if n.is_missing() {
+                found += 1;
+                let what = n.kind();
+                let at = n.start_byte();
+                self.issue(YamlIssueKind::Syntax, Span::new(at, at), format!("syntax error: missing `{what}`"));
+                continue;
+            }
+            if n.is_error() {
+                found += 1;
+                self.report_error_node(n);
+                continue;
+            }
+            if n.has_error() {
+                let mut cursor = n.walk();
+                let children: Vec<_> = n.children(&mut cursor).collect();
+                stack.extend(children.into_iter().rev());
+            }
+        }
+    }
+
+    fn report_error_node(&mut self, n: TsNode) {
+        let start = n.start_byte();
+        let line_start = self.src[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = self.src[start..].find('\n').map_or(self.src.len(), |i| start + i);
+        let line = &self.src[line_start..line_end];
+        let indent: &str = &line[..line.len() - line.trim_start_matches([' ', '\t']).len()];
+        // Tabs anywhere in the indentation of the lines of the broken region.
+        let region = &self.src[line_start..n.end_byte().max(line_end)];
+        if let Some(tab_line) = region.split('\n').position(|l| l.trim_start_matches(' ').starts_with('\t'))
+            && (indent.contains('\t') || tab_line > 0)
+        {
+            let offset = line_start + region.split('\n').take(tab_line).map(|l| l.len() + 1).sum::<usize>();
+            let tab = offset + self.src[offset..].find('\t').unwrap_or(0);
+            self.issue(
+                YamlIssueKind::TabIndentation,
+                Span::new(tab, tab + 1),
+                "tab character used for indentation: YAML indents with spaces only".into(),
+            );
+            return;
+        }
+        let end = n.end_byte().min(line_end).max(start + 1).min(self.src.len());
+        let snippet: String = self.src[start..end].trim().chars().take(40).collect();
+        let message = if snippet.is_empty() {
+            "syntax error: this YAML could not be parsed".to_string()
+        } else {
+            format!("syntax error: could not parse `{snippet}`")
+        };
+        self.issue(YamlIssueKind::Syntax, Span::new(start, end.max(start)), message);
+    }
+
+    /// Lowers a value node. `parent_indent` is the column of the enclosing block collection.
+    fn lower(&mut self, n: TsNode, depth: usize, parent_indent: i64) -> Option<Node> {
+        if depth > MAX_DEPTH {
+            self.issue(
+                YamlIssueKind::TooDeep,
+                Span::new(n.start_byte(), n.start_byte() + 1),
+                format!("nesting deeper than {MAX_DEPTH} levels is not analysed"),
+            );
+            return Some(Node::new(Value::Null, span_of(n)));
+        }
+        match n.kind() {
+            "block_node" | "flow_node" => self.lower_properties(n, depth, parent_indent),
+            "ERROR" => None,
+            _ => Some(self.lower_content(n, None, depth, parent_indent)),
+        }
+    }
+
+    /// A node with optional tag and anchor properties.
+    fn lower_properties(&mut self, n: TsNode, depth: usize, parent_indent: i64) -> Option<Node> {
+        let mut tag = None;
+        let mut anchor = None;
+        let mut content = None;
+        let mut cursor = n.walk();
+        for child in n.named_children(&mut cursor) {
+            match child.kind() {
+                "tag" => tag = Some(self.text(child)),
+                "anchor" => {
+                    let name = self.text(child).trim_start_matches('&');
+                    anchor = Some(name.to_string());
+                }
+                "comment" => {}
+                "ERROR" => {}
+                _ if content.is_none() => content = Some(child),
+                _ => {}
+            }
+        }
+        let node = match content {
+            Some(c) => self.lower_content(c, tag, depth, parent_indent),
+            None => {
+                // Only properties: an empty scalar.
+                let at = n.end_byte();
+                let value = match tag.and_then(core_tag) {
+                    Some("str") => Value::Str(String::new()),
+                    _ => Value::Null,
+                };
+                Node::new(value, Span::new(at, at))
+            }
+        };
+        if let Some(name) = anchor {
+            let size = node.size();
+            self.anchors.insert(name, (node.clone(), size));
+        }
+        Some(node)
+    }
+
+    fn lower_content(&mut self, n: TsNode, tag: Option<&str>, depth: usize, parent_indent: i64) -> Node {
+        let span = span_of(n);
+        match n.kind() {
+            "plain_scalar" => {
+                let raw = decode_plain(self.text(n));
+                let value = self.resolve_tagged(&raw, tag, span);
+                Node::new(value, span)
+            }
+            "double_quote_scalar" | "single_quote_scalar" => {
+                let double = n.kind() == "double_quote_scalar";
+                let text = self.text(n);
+                let q = if double { '"' } else { '\'' };
+                let inner = text.strip_prefix(q).unwrap_or(text);
+                let inner = inner.strip_suffix(q).unwrap_or(inner);
+                let value = match fold_flow(inner, double, !double) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        self.issue(YamlIssueKind::InvalidEscape, span, format!("invalid string: {e}"));
+                        inner.to_string()
+                    }
+                };
+                Node::new(Value::Str(value), span)
+            }
+            "block_scalar" => {
+                let end = self.block_scalar_end(n.end_byte());
+                let text = &self.src[n.start_byte()..end];
+                let value = match decode_block(text, parent_indent) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        self.issue(YamlIssueKind::Syntax, span, format!("invalid block scalar: {e}"));
+                        String::new()
+                    }
+                };
+                Node::new(Value::Str(value), span)
+            }
+            "alias" => self.expand_alias(n),
+            "block_mapping" => {
+                let indent = n.start_position().column as i64;
+                let mut pairs = Vec::new();
+                let mut cursor = n.walk();
+                for pair in n.named_children(&mut cursor) {
+                    if pair.kind() == "block_mapping_pair" {
+                        pairs.push((pair.child_by_field_name("key"), pair.child_by_field_name("value"), pair));
+                    }
+                }
+                self.lower_mapping(span, pairs, depth, indent)
+            }
+            "flow_mapping" => {
+                let mut pairs = Vec::new();
+                let mut cursor = n.walk();
+                for item in n.named_children(&mut cursor) {
+                    match item.kind() {
+                        "flow_pair" => {
+                            pairs.push((item.child_by_field_name("key"), item.child_by_field_name("value"), item))
+                        }
+                        "flow_node" => pairs.push((Some(item), None, item)),
+                        _ => {}
+                    }
+                }
+                self.lower_mapping(span, pairs, depth, parent_indent)
+            }
+            "block_sequence" => {
+                let indent = n.start_position().column as i64;
+                let mut items = Vec::new();
+                let mut cursor = n.walk();
+                for item in n.named_children(&mut cursor) {
+                    if item.kind() != "block_sequence_item" {
+                        continue;
+                    }
+                    let mut c2 = item.walk();
+                    let content =
+                        item.named_children(&mut c2).find(|c| matches!(c.kind(), "block_node" | "flow_node"));
+                    let node = match content {
+                        Some(c) => self.lower(c, depth + 1, indent),
+                        None => {
+                            let at = item.end_byte();
+                            Some(Node::new(Value::Null, Span::new(at, at)))
+                        }
+                    };
+                    if let Some(node) = node {
+                        items.push(node);
+                    }
+                }
+                Node::new(Value::Seq(items), span)
+            }
+            "flow_sequence" => {
+                let mut items = Vec::new();
+                let mut cursor = n.walk();
+                for item in n.named_children(&mut cursor) {
+                    match item.kind() {
+                        "flow_node" => {
+                            if let Some(node) = self.lower(item, depth + 1, parent_indent) {
+                                items.push(node);
+                            }
+                        }
+                        "flow_pair" => {
+                            let pair = (item.child_by_field_name("key"), item.child_by_field_name("value"), item);
+                            items.push(self.lower_mapping(span_of(item), vec![pair], depth + 1, parent_indent));
+                        }
+                        _ => {}
+                    }
+                }
+                Node::new(Value::Seq(items), span)
+            }
+            _ => Node::new(Value::Null, span),
+        }
+    }
+
+    /// The end of a block scalar including the blank lines after it (kept by `+` chomping).
+    fn block_scalar_end(&self, end: usize) -> usize {
+        let bytes = self.src.as_bytes();
+        let mut pos = end;
+        // Finish the current line.
+        while pos < bytes.len() && bytes[pos] != b'\n' {
+            if !matches!(bytes[pos], b' ' | b'\t' | b'\r') {
+                return end;
+            }
+            pos += 1;
+        }
+        let mut last_good = if pos < bytes.len() { pos + 1 } else { pos };
+        pos = last_good;
+        loop {
+            let line_end = self.src[pos..].find('\n').map_or(bytes.len(), |i| pos + i);
+            if pos >= bytes.len() {
+                break;
+            }
+            if self.src[pos..line_end].trim_matches([' ', '\t', '\r']).is_empty() {
+                last_good = (line_end + 1).min(bytes.len());
+                pos = last_good;
+            } else {
+                break;
+            }
+        }
+        last_good
+    }
+
+    fn expand_alias(&mut self, n: TsNode) -> Node {
+        let span = span_of(n);
+        let name = self.text(n).trim_start_matches('*');
+        let Some((target, size)) = self.anchors.get(name) else {
+            self.issue(YamlIssueKind::UnknownAlias, span, format!("unknown alias `*{name}`: no anchor `&{name}` before it"));
+            return Node::new(Value::Null, span);
+        };
+        if *size > self.budget {
+            let message = format!(
+                "alias `*{name}` not expanded: this document's aliases expand to more than {ALIAS_BUDGET} nodes (an alias bomb?)"
+            );
+            self.budget = 0;
+            self.issue(YamlIssueKind::AliasBudget, span, message);
+            return Node::new(Value::Null, span);
+        }
+        self.budget -= *size;
+        target.relocated(span)
+    }
+
+    fn resolve_tagged(&mut self, raw: &str, tag: Option<&str>, span: Span) -> Value {
+        let Some(tag) = tag else {
+            return resolve_plain(raw);
+        };
+        let Some(core) = core_tag(tag) else {
+            // Application tags and the non-specific `!` do not change the value here.
+            return if tag == "!" { Value::Str(raw.to_string()) } else { resolve_plain(raw) };
+        };
+        let parsed = match core {
+            "str" => Some(Value::Str(raw.to_string())),
+            "bool" => match raw {
+                "true" => Some(Value::Bool(true)),
+                "false" => Some(Value::Bool(false)),
+                _ => None,
+            },
+            "int" => raw.parse::<i64>().ok().map(Value::Int),
+            "float" => parse_float(raw).or_else(|| raw.parse::<i64>().ok().map(|i| i as f64)).map(Value::Float),
+            "null" => matches!(raw, "~" | "null" | "").then_some(Value::Null),
+            // !!binary, !!timestamp, !!map, !!seq… keep the text.
+            _ => Some(Value::Str(raw.to_string())),
+        };
+        match parsed {
+            Some(v) => v,
+            None => {
+                self.issue(
+                    YamlIssueKind::InvalidTaggedValue,
+                    span,
+                    format!("`{raw}` is not a valid value for the tag `{tag}`"),
+                );
+                Value::Str(raw.to_string())
+            }
+        }
+    }
+
+    fn lower_mapping(
+        &mut self,
+        span: Span,
+        pairs: Vec<(Option<TsNode>, Option<TsNode>, TsNode)>,
+        depth: usize,
+        indent: i64,
+    ) -> Node {
+        let mut entries: Vec<Entry> = Vec::with_capacity(pairs.len());
+        let mut merges: Vec<Node> = Vec::new();
+        for (key, value, pair) in pairs {
+            let (key_text, key_span, is_merge) = match key {
+                Some(k) => {
+                    let is_merge = self.is_merge_key(k);
+                    let key_node = self.lower(k, depth + 1, indent);
+                    let text = key_node.as_ref().map_or_else(String::new, |kn| key_string(&kn.value));
+                    (text, span_of(k), is_merge)
+                }
+                None => {
+                    let at = pair.start_byte();
+                    (String::from("null"), Span::new(at, at), false)
+                }
+            };
+            let value_node = match value {
+                Some(v) => self.lower(v, depth + 1, indent),
+                None => None,
+            };
+            let value_node = value_node.unwrap_or_else(|| {
+                let at = pair.end_byte();
+                Node::new(Value::Null, Span::new(at, at))
+            });
+            if is_merge {
+                merges.push(value_node);
+                continue;
+            }
+            entries.push(Entry { key: key_text, key_span, value: value_node });
+        }
+        self.report_duplicates(&entries);
+        if !merges.is_empty() {
+            self.apply_merges(&mut entries, merges);
+        }
+        Node::new(Value::Map(entries), span)
+    }
+
+    fn is_merge_key(&self, k: TsNode) -> bool {
+        if self.text(k) != "<<" {
+            return false;
+        }
+        let mut cursor = k.walk();
+        k.named_children(&mut cursor).any(|c| c.kind() == "plain_scalar")
+    }
+
+    fn report_duplicates(&mut self, entries: &[Entry]) {
+        if entries.len() < 2 {
+            return;
+        }
+        let mut seen: HashMap<&str, Span> = HashMap::with_capacity(entries.len());
+        let mut found = Vec::new();
+        for e in entries {
+            if let Some(first) = seen.insert(&e.key, e.key_span) {
+                found.push((e.key.clone(), e.key_span, first));
+            }
+        }
+        for (key, span, first) in found {
+            self.issues.push(YamlIssue {
+                kind: YamlIssueKind::DuplicateKey,
+                span,
+                message: format!("duplicate key `{key}`: the last value wins, the first one is ignored"),
+                related: Some(first),
+            });
+        }
+    }
+
+    /// `<<` merge keys: keys of the merged mappings that the mapping does not define itself,
+    /// earlier merged mappings taking precedence over later ones.
+    fn apply_merges(&mut self, entries: &mut Vec<Entry>, merges: Vec<Node>) {
+        let mut sources = Vec::new();
+        for m in merges {
+            match m.value {
+                Value::Map(_) => sources.push(m),
+                Value::Seq(items) => {
+                    for item in items {
+                        if matches!(item.value, Value::Map(_)) {
+                            sources.push(item);
+                        } else {
+                            self.issue(
+                                YamlIssueKind::InvalidMerge,
+                                item.span,
+                                "a `<<` merge list may only hold mappings".into(),
+                            );
+                        }
+                    }
+                }
+                _ => self.issue(
+                    YamlIssueKind::InvalidMerge,
+                    m.span,
+                    "the value of a `<<` merge key must be a mapping or a list of mappings".into(),
+                ),
+            }
+        }
+        let mut present: std::collections::HashSet<String> = entries.iter().map(|e| e.key.clone()).collect();
+        for source in sources {
+            if let Value::Map(src_entries) = source.value {
+                for e in src_entries {
+                    if present.insert(e.key.clone()) {
+                        entries.push(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The tag's name in the YAML core schema (`!!int` → `int`), if it is one.
+fn core_tag(tag: &str) -> Option<&str> {
+    tag.strip_prefix("!!").or_else(|| tag.strip_prefix("!<tag:yaml.org,2002:").and_then(|t| t.strip_suffix('>')))
+}
+
+/// A key as JSON writes it: strings as they are, other scalars in their canonical text.
+pub fn key_string(v: &Value) -> String {
+    match v {
+        Value::Str(s) => s.clone(),
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => float_key(*f),
+        Value::Seq(_) | Value::Map(_) => {
+            let node = Node::new(v.clone(), Span::default());
+            node.to_json().to_string()
+        }
+    }
+}
+
+fn float_key(f: f64) -> String {
+    if f.is_nan() {
+        ".nan".into()
+    } else if f.is_infinite() {
+        if f > 0.0 { ".inf".into() } else { "-.inf".into() }
+    } else {
+        f.to_string()
+    }
+}
