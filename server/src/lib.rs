@@ -2,5 +2,10 @@
 //! editor. Layers, lowest first: `text`, `yaml`, `schema`, `analysis`; the faces (CLI, LSP)
 //! live in `cli`.
 
+pub mod analysis;
+pub mod cli;
+pub mod config;
+pub mod finding;
+pub mod schema;
 pub mod text;
 pub mod yaml;

@@ -1,1 +1,18 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use usher::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => usher::cli::check::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("usher: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

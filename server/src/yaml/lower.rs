@@ -9,7 +9,7 @@ use super::node::{Entry, Node, Span, Value};
 use super::scalar::{decode_block, decode_plain, fold_flow, parse_float, resolve_plain};
 
 /// Deepest nesting lowered; deeper content is reported and replaced by null.
-pub const MAX_DEPTH: usize = 512;
+pub const MAX_DEPTH: usize = 256;
 /// Most nodes that alias expansion may create in one document (an alias bomb stops here).
 pub const ALIAS_BUDGET: usize = 200_000;
 /// Most syntax errors reported per document.
@@ -142,6 +142,15 @@ impl<'a> Lowerer<'a> {
     }
 
     fn report_syntax_errors(&mut self, root: TsNode) {
+        // YAML forbids tabs in indentation; when one is there it is almost surely the cause.
+        if let Some(tab) = tab_in_indentation(self.src) {
+            self.issue(
+                YamlIssueKind::TabIndentation,
+                Span::new(tab, tab + 1),
+                "tab character used for indentation: YAML indents with spaces only".into(),
+            );
+            return;
+        }
         let mut stack = vec![root];
         let mut found = 0;
         while let Some(n) = stack.pop() {
@@ -173,19 +182,9 @@ impl<'a> Lowerer<'a> {
         let line_start = self.src[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = self.src[start..].find('\n').map_or(self.src.len(), |i| start + i);
         let line = &self.src[line_start..line_end];
-        let indent: &str = &line[..line.len() - line.trim_start_matches([' ', '\t']).len()];
-        // Tabs anywhere in the indentation of the lines of the broken region.
-        let region = &self.src[line_start..n.end_byte().max(line_end)];
-        if let Some(tab_line) = region.split('\n').position(|l| l.trim_start_matches(' ').starts_with('\t'))
-            && (indent.contains('\t') || tab_line > 0)
-        {
-            let offset = line_start + region.split('\n').take(tab_line).map(|l| l.len() + 1).sum::<usize>();
-            let tab = offset + self.src[offset..].find('\t').unwrap_or(0);
-            self.issue(
-                YamlIssueKind::TabIndentation,
-                Span::new(tab, tab + 1),
-                "tab character used for indentation: YAML indents with spaces only".into(),
-            );
+        if let Some((at, len, message)) = unclosed_delimiter(&self.src[n.byte_range()]) {
+            let at = n.start_byte() + at;
+            self.issue(YamlIssueKind::Syntax, Span::new(at, at + len), message);
             return;
         }
         let end = n.end_byte().min(line_end).max(start + 1).min(self.src.len());
@@ -581,5 +580,171 @@ fn float_key(f: f64) -> String {
         if f > 0.0 { ".inf".into() } else { "-.inf".into() }
     } else {
         f.to_string()
+    }
+}
+
+/// The offset of a tab in the indentation of a content line, if any.
+fn tab_in_indentation(src: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in src.split_inclusive('\n') {
+        let indent_len = line.len() - line.trim_start_matches([' ', '\t']).len();
+        let rest = line[indent_len..].trim_end();
+        if !rest.is_empty() && !rest.starts_with('#') && line[..indent_len].contains('\t') {
+            return Some(offset + line.find('\t').unwrap_or(0));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Finds a flow collection or quoted scalar that is opened and never closed: the usual cause
+/// of a document tree-sitter cannot read at all. Returns the offset and length of the opening
+/// delimiter and a message.
+pub fn unclosed_delimiter(text: &str) -> Option<(usize, usize, String)> {
+    let bytes = text.as_bytes();
+    let mut stack: Vec<(usize, u8)> = Vec::new();
+    let mut i = 0;
+    // Whether a value may start here (line start, after `: `, `- `, `[`, `{`, `,`).
+    let mut value_start = true;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'\n' => {
+                value_start = true;
+                i += 1;
+                continue;
+            }
+            b' ' | b'\t' | b'\r' => {
+                i += 1;
+                continue;
+            }
+            b'#' if i == 0 || matches!(bytes[i - 1], b' ' | b'\t' | b'\n') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' | b'\'' if value_start => {
+                let open = i;
+                i += 1;
+                let mut closed = false;
+                while i < bytes.len() {
+                    if b == b'"' && bytes[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if bytes[i] == b {
+                        if b == b'\'' && bytes.get(i + 1) == Some(&b'\'') {
+                            i += 2;
+                            continue;
+                        }
+                        closed = true;
+                        break;
+                    }
+                    i += 1;
+                }
+                if !closed {
+                    return Some((open, 1, format!("syntax error: this {} string is never closed", if b == b'"' { "double-quoted" } else { "single-quoted" })));
+                }
+                i += 1;
+                value_start = false;
+                continue;
+            }
+            b'[' | b'{' if value_start => {
+                stack.push((i, b));
+                i += 1;
+                value_start = true;
+                continue;
+            }
+            b']' | b'}' if !stack.is_empty() => {
+                stack.pop();
+                i += 1;
+                value_start = false;
+                continue;
+            }
+            b',' if !stack.is_empty() => {
+                i += 1;
+                value_start = true;
+                continue;
+            }
+            b':' | b'-' | b'?' if bytes.get(i + 1).is_none_or(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t')) => {
+                i += 1;
+                value_start = true;
+                continue;
+            }
+            _ => {
+                value_start = false;
+                i += 1;
+            }
+        }
+    }
+    stack.first().map(|&(at, b)| {
+        let (what, close) = if b == b'[' { ("flow sequence", ']') } else { ("flow mapping", '}') };
+        (at, 1, format!("syntax error: this {what} `{}` is never closed (expected `{close}`)", b as char))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unclosed_delimiters_are_found() {
+        let (at, _, m) = unclosed_delimiter("a: 1\nargs: [--port, 8080\n").unwrap();
+        assert_eq!(at, 11);
+        assert!(m.contains("never closed"), "{m}");
+        assert!(unclosed_delimiter("a: [1,\n  2]\nb: \"x]\"\nc: it's [fine]\n").is_none());
+        let (at, _, m) = unclosed_delimiter("a: \"open\nb: 1\n").unwrap();
+        assert_eq!(at, 3);
+        assert!(m.contains("double-quoted"), "{m}");
+    }
+
+    fn value(text: &str) -> serde_json::Value {
+        lower_document(text).root.map(|r| r.to_json()).unwrap_or_default()
+    }
+
+    #[test]
+    fn lowers_anchors_merges_and_tags() {
+        let v = value("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\nt: !!str 12\nn: !!int 7\n");
+        assert_eq!(v, serde_json::json!({"base": {"x": 1, "y": 2}, "m": {"y": 3, "x": 1}, "t": "12", "n": 7}));
+    }
+
+    #[test]
+    fn alias_bomb_is_bounded() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        let names: Vec<char> = "bcdefghij".chars().collect();
+        let mut prev = 'a';
+        for c in names {
+            text.push_str(&format!("{c}: &{c} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+            prev = c;
+        }
+        let start = std::time::Instant::now();
+        let doc = lower_document(&text);
+        assert!(start.elapsed().as_secs() < 5);
+        assert!(doc.issues.iter().any(|i| i.kind == YamlIssueKind::AliasBudget));
+        assert!(doc.root.unwrap().size() <= ALIAS_BUDGET * 2 + 100);
+    }
+
+    #[test]
+    fn duplicate_keys_and_unknown_aliases_are_reported() {
+        let doc = lower_document("a: 1\nb: *nope\na: 2\n");
+        let kinds: Vec<_> = doc.issues.iter().map(|i| i.kind).collect();
+        assert!(kinds.contains(&YamlIssueKind::DuplicateKey));
+        assert!(kinds.contains(&YamlIssueKind::UnknownAlias));
+        assert_eq!(doc.root.unwrap().to_json()["a"], 2);
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let depth = 10_000;
+        let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let doc = lower_document(&text);
+        assert!(doc.issues.iter().any(|i| i.kind == YamlIssueKind::TooDeep));
+    }
+
+    #[test]
+    fn tabs_in_indentation_get_their_own_message() {
+        let doc = lower_document("metadata:\n\tname: x\n");
+        assert!(doc.issues.iter().any(|i| i.kind == YamlIssueKind::TabIndentation), "{:?}", doc.issues);
     }
 }

@@ -1,0 +1,254 @@
+//! The analysis core: turns a file's text into findings (YAML and schema), caching per document
+//! content. Protocol-free: the CLI, the language server and the MCP server convert its output.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use crate::finding::{Finding, Fix, Related, Severity, TextEdit};
+use crate::schema::{Catalog, KindSource, SchemaCheckOptions, SchemaFix, check_document};
+use crate::yaml::{YamlDocument, YamlFile, YamlIssue};
+
+/// Documents larger than this are not analysed: no Kubernetes object can be this large (the
+/// API server's request limit is 3 MiB), and tree-sitter's memory grows with the document.
+pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
+/// tree-sitter-yaml counts rows in 16 bits: longer documents cannot be parsed reliably.
+pub const MAX_DOCUMENT_LINES: usize = 32_767;
+
+/// A finding with a range relative to its document.
+#[derive(Debug, Clone)]
+pub struct DocFinding {
+    pub finding: Finding,
+}
+
+/// The result of analysing one document, shared by every file and edit that has the same bytes.
+#[derive(Debug, Default)]
+pub struct DocumentAnalysis {
+    pub findings: Vec<Finding>,
+    /// Whether the document is a Kubernetes object (has apiVersion/kind).
+    pub is_resource: bool,
+}
+
+pub struct Analyzer {
+    pub catalog: Arc<Catalog>,
+    pub options: SchemaCheckOptions,
+    cache: Mutex<HashMap<u64, Arc<DocumentAnalysis>>>,
+}
+
+/// What is wrong with a file as a whole (not YAML text at all).
+pub fn file_problem(bytes: &[u8], max_bytes: usize) -> Option<(&'static str, String, usize)> {
+    if bytes.len() > max_bytes {
+        return Some((
+            "file/too-large",
+            format!("file is {} MiB, larger than the limit of {} MiB; not analysed", bytes.len() >> 20, max_bytes >> 20),
+            0,
+        ));
+    }
+    let head = &bytes[..bytes.len().min(8192)];
+    if let Some(i) = head.iter().position(|&b| b == 0) {
+        return Some(("file/binary", "binary file (contains NUL bytes); not analysed".into(), i));
+    }
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let at = e.valid_up_to();
+        return Some(("file/invalid-utf8", format!("invalid UTF-8 at byte {at}; YAML files must be UTF-8 text"), at));
+    }
+    None
+}
+
+impl Analyzer {
+    pub fn new(catalog: Arc<Catalog>, options: SchemaCheckOptions) -> Self {
+        Analyzer { catalog, options, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Analyses one document (`text` is the whole file); ranges are relative to the document.
+    pub fn analyze_document(&self, text: &str, doc: &YamlDocument) -> Arc<DocumentAnalysis> {
+        if let Ok(cache) = self.cache.lock()
+            && let Some(hit) = cache.get(&doc.hash)
+        {
+            return hit.clone();
+        }
+        let result = Arc::new(self.compute(&text[doc.start..doc.end], doc));
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() > 50_000 {
+                cache.clear();
+            }
+            cache.insert(doc.hash, result.clone());
+        }
+        result
+    }
+
+    fn compute(&self, body: &str, doc: &YamlDocument) -> DocumentAnalysis {
+        let mut out = DocumentAnalysis::default();
+        if body.len() > MAX_DOCUMENT_BYTES {
+            out.findings.push(plain(
+                Severity::Error,
+                0..body.find('\n').unwrap_or(body.len()),
+                "yaml/document-too-large",
+                format!("document is {} MiB; documents over {} MiB are not analysed", body.len() >> 20, MAX_DOCUMENT_BYTES >> 20),
+            ));
+            return out;
+        }
+        let lowered = &doc.lowered;
+        let many_lines = lowered.root.is_none() && body.bytes().filter(|&b| b == b'\n').count() > MAX_DOCUMENT_LINES;
+        if many_lines {
+            out.findings.push(plain(
+                Severity::Warning,
+                0..body.find('\n').unwrap_or(body.len()),
+                "yaml/document-too-long",
+                format!("document has more than {MAX_DOCUMENT_LINES} lines, more than the YAML parser handles; not analysed"),
+            ));
+            return out;
+        }
+        for issue in &lowered.issues {
+            out.findings.push(yaml_finding(issue));
+        }
+        let Some(root) = &lowered.root else { return out };
+        out.is_resource = crate::schema::resource_id(root).is_some();
+        if !out.is_resource {
+            return out;
+        }
+        let related = self.schema_origin(root);
+        for issue in check_document(&self.catalog, root, &self.options) {
+            let range = issue.span.start as usize..issue.span.end as usize;
+            let fixes = schema_fixes(&issue.fix, range.clone(), body);
+            out.findings.push(Finding {
+                severity: issue.severity,
+                range,
+                message: issue.message,
+                source: "usher",
+                code: issue.code,
+                pointer: Some(issue.pointer),
+                related: related.clone().into_iter().collect(),
+                fixes,
+            });
+        }
+        out
+    }
+
+    /// The CRD file a resource's schema came from, for `relatedInformation`.
+    fn schema_origin(&self, root: &crate::yaml::Node) -> Option<Related> {
+        let api = root.get("apiVersion")?.as_str()?;
+        let kind = root.get("kind")?.as_str()?;
+        match &self.catalog.lookup(api, kind)?.source {
+            KindSource::Crd { path, name } => Some(Related {
+                message: format!("schema from CustomResourceDefinition {name}"),
+                path: Some(path.clone()),
+                range: None,
+            }),
+            KindSource::Builtin => None,
+        }
+    }
+
+    /// Analyses a whole file's text; ranges are absolute byte offsets.
+    pub fn analyze_text(&self, text: &str) -> FileAnalysis {
+        let file = YamlFile::parse(text);
+        self.analyze_parsed(text, &file)
+    }
+
+    pub fn analyze_parsed(&self, text: &str, file: &YamlFile) -> FileAnalysis {
+        let mut findings = Vec::new();
+        let mut resources = 0;
+        let mut reported_once: HashSet<String> = HashSet::new();
+        for doc in &file.docs {
+            let analysis = self.analyze_document(text, doc);
+            resources += usize::from(analysis.is_resource);
+            for f in &analysis.findings {
+                if f.code == "schema/missing-schema" && !reported_once.insert(f.message.clone()) {
+                    continue;
+                }
+                findings.push(shift(f, doc.start));
+            }
+        }
+        findings.sort_by(|a, b| a.range.start.cmp(&b.range.start).then(b.severity.cmp(&a.severity)));
+        FileAnalysis { findings, resources, documents: file.docs.len() }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct FileAnalysis {
+    pub findings: Vec<Finding>,
+    pub resources: usize,
+    pub documents: usize,
+}
+
+/// A finding about a whole file (unreadable, binary, not UTF-8, too large).
+pub fn file_finding(code: &'static str, message: String, range: std::ops::Range<usize>) -> Finding {
+    plain(Severity::Error, range, code, message)
+}
+
+fn plain(severity: Severity, range: std::ops::Range<usize>, code: &'static str, message: String) -> Finding {
+    Finding { severity, range, message, source: "usher", code, pointer: None, related: Vec::new(), fixes: Vec::new() }
+}
+
+fn yaml_finding(issue: &YamlIssue) -> Finding {
+    let severity = if issue.kind.is_error() { Severity::Error } else { Severity::Warning };
+    let mut f = plain(severity, issue.span.start as usize..issue.span.end as usize, issue.kind.code(), issue.message.clone());
+    if let Some(first) = issue.related {
+        f.related.push(Related {
+            message: "first defined here".into(),
+            path: None,
+            range: Some(first.start as usize..first.end as usize),
+        });
+    }
+    f
+}
+
+/// Moves a document-relative finding to file offsets.
+fn shift(f: &Finding, by: usize) -> Finding {
+    let mut f = f.clone();
+    f.range = f.range.start + by..f.range.end + by;
+    for r in &mut f.related {
+        if r.path.is_none()
+            && let Some(range) = &r.range
+        {
+            r.range = Some(range.start + by..range.end + by);
+        }
+    }
+    for fix in &mut f.fixes {
+        for e in &mut fix.edits {
+            e.range = e.range.start + by..e.range.end + by;
+        }
+    }
+    f
+}
+
+/// Whether `s` written as a plain YAML scalar would read back as the same string.
+pub fn plain_safe(s: &str) -> bool {
+    !s.is_empty()
+        && matches!(crate::yaml::scalar::resolve_plain(s), crate::yaml::Value::Str(_))
+        && !s.starts_with(['-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`', ' '])
+        && !s.contains(": ")
+        && !s.contains(" #")
+        && !s.ends_with([':', ' '])
+}
+
+fn schema_fixes(fix: &Option<SchemaFix>, range: std::ops::Range<usize>, body: &str) -> Vec<Fix> {
+    let Some(fix) = fix else { return Vec::new() };
+    match fix {
+        SchemaFix::RenameKey(to) => vec![Fix {
+            title: format!("Rename to `{to}`"),
+            edits: vec![TextEdit { range, new_text: to.clone() }],
+            preferred: true,
+        }],
+        SchemaFix::ReplaceValue(candidates) => {
+            let original = body.get(range.clone()).unwrap_or_default();
+            let quoted = original.starts_with(['"', '\'']);
+            candidates
+                .iter()
+                .take(3)
+                .map(|c| {
+                    let new_text = if c.starts_with('"') || (plain_safe(c) && !quoted) {
+                        c.clone()
+                    } else {
+                        serde_json::to_string(c).unwrap_or_else(|_| c.clone())
+                    };
+                    Fix {
+                        title: format!("Replace with `{}`", c.trim_matches('"')),
+                        edits: vec![TextEdit { range: range.clone(), new_text }],
+                        preferred: candidates.len() == 1,
+                    }
+                })
+                .collect()
+        }
+        SchemaFix::AddFields(_) => Vec::new(),
+    }
+}

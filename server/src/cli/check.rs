@@ -1,0 +1,191 @@
+//! `usher check`: files and folders in, compiler-style findings out.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use rayon::prelude::*;
+
+use super::output::{FileReport, render_json, render_sarif, render_text};
+use super::{CheckArgs, Format};
+use crate::analysis::{Analyzer, file_problem};
+use crate::config::Config;
+use crate::finding::{Finding, Severity};
+use crate::schema::{Catalog, KubeVersion};
+
+/// Folders never searched (version control, dependencies, build output).
+const SKIPPED_DIRS: &[&str] = &[".git", ".hg", ".svn", "node_modules", "target", ".usher", ".tools"];
+
+pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let mut config = load_config(&args)?;
+    config.crds.extend(args.crds.iter().cloned());
+    if let Some(v) = &args.kubernetes_version {
+        if KubeVersion::parse(v).is_none() {
+            bail!("--kubernetes-version `{v}` is not a version such as 1.30");
+        }
+        config.kubernetes_version = Some(v.clone());
+    }
+    if args.unknown_fields.is_some() {
+        config.unknown_fields = args.unknown_fields;
+    }
+    if args.missing_schemas.is_some() {
+        config.missing_schemas = args.missing_schemas;
+    }
+    let options = config.schema_options();
+
+    let paths = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths.clone() };
+    let mut inputs = Vec::new();
+    for p in &paths {
+        collect_inputs(p, &mut inputs)?;
+    }
+
+    let catalog = if config.crds.is_empty() {
+        Catalog::builtin()
+    } else {
+        let (catalog, errors) = Catalog::with_crds(&config.crds);
+        for e in &errors {
+            eprintln!("usher: warning: CRD {}: {}", e.path.display(), e.message);
+        }
+        Arc::new(catalog)
+    };
+    let analyzer = Analyzer::new(catalog, options);
+    let max_bytes = args.max_file_size.saturating_mul(1024 * 1024);
+    let stdin_name = args.stdin_filename.clone();
+
+    let mut reports: Vec<FileReport> =
+        inputs.par_iter().map(|input| check_input(&analyzer, input, max_bytes, &stdin_name)).collect();
+    reports.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let errors = reports.iter().flat_map(|r| &r.findings).filter(|f| f.severity == Severity::Error).count();
+    let warnings = reports.iter().flat_map(|r| &r.findings).filter(|f| f.severity == Severity::Warning).count();
+    let resources: usize = reports.iter().map(|r| r.resources).sum();
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let rendered = match args.format {
+        Format::Text => render_text(&reports),
+        Format::Json => render_json(&reports),
+        Format::Sarif => render_sarif(&reports),
+    };
+    out.write_all(rendered.as_bytes())?;
+    out.flush()?;
+    if !args.quiet && args.format == Format::Text {
+        let elapsed = started.elapsed();
+        eprintln!(
+            "{} error{}, {} warning{} in {} file{} ({} resource{} checked in {:.0?})",
+            errors,
+            plural(errors),
+            warnings,
+            plural(warnings),
+            reports.len(),
+            plural(reports.len()),
+            resources,
+            plural(resources),
+            elapsed
+        );
+    }
+    Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The configuration: `--config`, else `.usher.yaml` found from the first path checked (or the
+/// current folder) upwards.
+fn load_config(args: &CheckArgs) -> anyhow::Result<Config> {
+    if args.no_config {
+        return Ok(Config::default());
+    }
+    let start = args.paths.iter().find(|p| p.as_os_str() != "-").cloned().unwrap_or_else(|| PathBuf::from("."));
+    let path = match &args.config {
+        Some(p) => Some(p.clone()),
+        None => Config::discover(&start).or_else(|| Config::discover(Path::new("."))),
+    };
+    match path {
+        Some(p) => Ok(Config::load(&p).with_context(|| "invalid configuration".to_string())?),
+        None => Ok(Config::default()),
+    }
+}
+
+enum Input {
+    File(PathBuf),
+    Stdin,
+}
+
+fn collect_inputs(path: &Path, out: &mut Vec<Input>) -> anyhow::Result<()> {
+    if path.as_os_str() == "-" {
+        out.push(Input::Stdin);
+        return Ok(());
+    }
+    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+    if meta.is_file() {
+        out.push(Input::File(path.to_path_buf()));
+        return Ok(());
+    }
+    let walker = walkdir::WalkDir::new(path).sort_by_file_name().into_iter().filter_entry(|e| {
+        e.depth() == 0 || !(e.file_type().is_dir() && SKIPPED_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
+    });
+    for entry in walker {
+        match entry {
+            Ok(e) if e.file_type().is_file() => {
+                if matches!(e.path().extension().and_then(|x| x.to_str()), Some("yaml" | "yml")) {
+                    out.push(Input::File(e.into_path()));
+                }
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("usher: warning: {e}"),
+        }
+    }
+    Ok(())
+}
+
+fn check_input(analyzer: &Analyzer, input: &Input, max_bytes: usize, stdin_name: &str) -> FileReport {
+    let (path, bytes) = match input {
+        Input::File(p) => (p.display().to_string(), std::fs::read(p)),
+        Input::Stdin => {
+            let mut buf = Vec::new();
+            let r = std::io::stdin().read_to_end(&mut buf).map(|_| buf);
+            (stdin_name.to_string(), r)
+        }
+    };
+    let bytes = match bytes {
+        Ok(b) => b,
+        Err(e) => {
+            let f = crate::analysis::file_finding("file/unreadable", format!("cannot read the file: {e}"), 0..0);
+            return FileReport::new(path, vec![f], 0, "");
+        }
+    };
+    check_bytes(analyzer, path, &bytes, max_bytes)
+}
+
+/// Checks one file's bytes.
+pub fn check_bytes(analyzer: &Analyzer, path: String, bytes: &[u8], max_bytes: usize) -> FileReport {
+    if let Some((code, message, at)) = file_problem(bytes, max_bytes) {
+        // Point at the offending byte: its line is what the text before it shows.
+        let before = String::from_utf8_lossy(&bytes[..at.min(bytes.len())]).into_owned();
+        let end = before.len();
+        return FileReport::new(path, vec![crate::analysis::file_finding(code, message, end..end)], 0, &before);
+    }
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    let bom = usize::from(text.starts_with('\u{feff}')) * 3;
+    let analysis = analyzer.analyze_text(&text[bom..]);
+    let findings: Vec<Finding> = analysis
+        .findings
+        .into_iter()
+        .map(|mut f| {
+            f.range = f.range.start + bom..f.range.end + bom;
+            for fix in &mut f.fixes {
+                for e in &mut fix.edits {
+                    e.range = e.range.start + bom..e.range.end + bom;
+                }
+            }
+            f
+        })
+        .collect();
+    FileReport::new(path, findings, analysis.resources, &text)
+}

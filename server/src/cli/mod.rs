@@ -1,0 +1,91 @@
+//! Command-line faces: `usher check` (and later `lsp`, `mcp`, `index`, `search`, `test`).
+
+pub mod check;
+pub mod output;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Level;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "usher",
+    version,
+    about = "Kubernetes manifests checked against schemas before they leave the editor",
+    long_about = "usher checks Kubernetes YAML against the schemas of built-in kinds and of your \
+CustomResourceDefinitions, reports removed and deprecated APIs, and serves the same analysis to \
+editors (usher lsp)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check manifests: YAML syntax, schemas, unknown fields, removed APIs.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `file:line:col: severity: message [code]`, like a compiler.
+    Text,
+    /// One JSON document with every finding.
+    Json,
+    /// SARIF 2.1.0, for code-scanning tools.
+    Sarif,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Files or folders to check (folders are searched recursively for .yaml and .yml files;
+    /// `-` reads standard input). Defaults to the current folder.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// A CustomResourceDefinition file or a folder of them; may be repeated. Added to the
+    /// `crds` of the configuration file.
+    #[arg(long = "crd", value_name = "PATH")]
+    pub crds: Vec<PathBuf>,
+
+    /// Kubernetes version that removed and deprecated APIs are judged against (e.g. 1.29).
+    /// Default: the configuration file's `kubernetesVersion`, else the newest built-in (1.37).
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+
+    /// Configuration file. Default: `.usher.yaml` in the current folder or the nearest folder
+    /// above it.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    pub config: Option<PathBuf>,
+
+    /// Ignore any configuration file.
+    #[arg(long)]
+    pub no_config: bool,
+
+    /// How to report fields a schema does not define (strict field validation).
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub unknown_fields: Option<Level>,
+
+    /// How to report custom resources whose CRD is not known.
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub missing_schemas: Option<Level>,
+
+    /// Files larger than this many MiB are reported and skipped.
+    #[arg(long, value_name = "MIB", default_value_t = 100)]
+    pub max_file_size: usize,
+
+    /// Name to show for standard input in findings.
+    #[arg(long, value_name = "NAME", default_value = "<stdin>")]
+    pub stdin_filename: String,
+
+    /// Print findings only, without the summary line.
+    #[arg(short, long)]
+    pub quiet: bool,
+}

@@ -1,0 +1,157 @@
+//! The configuration file `.usher.yaml` (same keys as the language server's settings).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::finding::Severity;
+use crate::schema::{KubeVersion, SchemaCheckOptions};
+use crate::yaml::{YamlFile, strip_bom};
+
+pub const CONFIG_NAMES: &[&str] = &[".usher.yaml", ".usher.yml"];
+
+/// A level for a check that can be turned down or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Error,
+    Warning,
+    Ignore,
+}
+
+impl Level {
+    pub fn severity(self) -> Option<Severity> {
+        match self {
+            Level::Error => Some(Severity::Error),
+            Level::Warning => Some(Severity::Warning),
+            Level::Ignore => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    /// Kubernetes version that deprecated and removed APIs are judged against.
+    pub kubernetes_version: Option<String>,
+    /// CustomResourceDefinition files or folders.
+    #[serde(default)]
+    pub crds: Vec<PathBuf>,
+    pub unknown_fields: Option<Level>,
+    pub missing_schemas: Option<Level>,
+    /// Reserved for policies, knowledge sources and the cluster (later capabilities).
+    pub policies: Option<serde_json::Value>,
+    pub knowledge: Option<serde_json::Value>,
+    pub cluster: Option<serde_json::Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl Config {
+    /// Reads a config file; relative paths in it are resolved against its folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
+        let mut config = Config::parse(&text).map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.crds = config.crds.iter().map(|p| base.join(p)).collect();
+        Ok(config)
+    }
+
+    /// Parses the YAML text of a config file.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let text = strip_bom(text);
+        let file = YamlFile::parse(text);
+        for doc in &file.docs {
+            if let Some(issue) = doc.lowered.issues.iter().find(|i| i.kind.is_error()) {
+                let idx = crate::text::LineIndex::new(text);
+                let pos = idx.line_col(text, doc.start + issue.span.start as usize, crate::text::PositionEncoding::Utf32);
+                return Err(format!("{}:{}: {}", pos.line + 1, pos.col + 1, issue.message));
+            }
+        }
+        let mut docs = file.docs.iter().filter(|d| d.root().is_some());
+        let Some(doc) = docs.next() else { return Ok(Config::default()) };
+        let json = doc.root().map(|r| r.to_json()).unwrap_or_default();
+        if json.is_null() {
+            return Ok(Config::default());
+        }
+        let config: Config = serde_json::from_value(json).map_err(|e| e.to_string())?;
+        config.kube_version()?;
+        Ok(config)
+    }
+
+    /// Parses settings sent by an editor (JSON), with the same keys.
+    pub fn from_json(value: serde_json::Value) -> Result<Config, String> {
+        if value.is_null() {
+            return Ok(Config::default());
+        }
+        let config: Config = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        config.kube_version()?;
+        Ok(config)
+    }
+
+    /// Finds `.usher.yaml` in `start` or the nearest folder above it.
+    pub fn discover(start: &Path) -> Option<PathBuf> {
+        let start = std::fs::canonicalize(start).unwrap_or_else(|_| start.to_path_buf());
+        let mut dir = if start.is_dir() { Some(start.as_path()) } else { start.parent() };
+        while let Some(d) = dir {
+            for name in CONFIG_NAMES {
+                let candidate = d.join(name);
+                if candidate.is_file() {
+                    return Some(candidate);
+                }
+            }
+            dir = d.parent();
+        }
+        None
+    }
+
+    pub fn kube_version(&self) -> Result<Option<KubeVersion>, String> {
+        match &self.kubernetes_version {
+            None => Ok(None),
+            Some(v) => KubeVersion::parse(v)
+                .map(Some)
+                .ok_or_else(|| format!("kubernetesVersion `{v}` is not a version such as 1.30")),
+        }
+    }
+
+    /// Schema options from this configuration.
+    pub fn schema_options(&self) -> SchemaCheckOptions {
+        let mut options = SchemaCheckOptions::default();
+        if let Ok(Some(v)) = self.kube_version() {
+            options.kubernetes_version = v;
+        }
+        if let Some(l) = self.unknown_fields {
+            options.unknown_fields = l.severity();
+        }
+        if let Some(l) = self.missing_schemas {
+            options.missing_schemas = l.severity();
+        }
+        options
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_keys_and_rejects_unknown_ones() {
+        let c = Config::parse("kubernetesVersion: '1.25'\ncrds: [crds/]\nunknownFields: warning\n").unwrap();
+        assert_eq!(c.kubernetes_version.as_deref(), Some("1.25"));
+        assert_eq!(c.schema_options().unknown_fields, Some(Severity::Warning));
+        assert_eq!(c.schema_options().kubernetes_version, KubeVersion { major: 1, minor: 25 });
+        let e = Config::parse("kubernetesVersoin: 1.25\n").unwrap_err();
+        assert!(e.contains("unknown field `kubernetesVersoin`"), "{e}");
+        let e = Config::parse("kubernetesVersion: latest\n").unwrap_err();
+        assert!(e.contains("not a version"), "{e}");
+        let e = Config::parse("crds: [a\n").unwrap_err();
+        assert!(e.starts_with("1:"), "{e}");
+        assert_eq!(Config::parse("# nothing\n").unwrap(), Config::default());
+    }
+}

@@ -1,0 +1,256 @@
+//! The schema catalog: (apiVersion, kind) → compiled structural schema, from built-in types
+//! and CustomResourceDefinition files.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use serde_json::{Value as Json, json};
+
+use super::builtin::builtin_schemas;
+use super::compile::Compiler;
+use super::model::{SchemaArena, SchemaId};
+use crate::yaml::{YamlFile, strip_bom};
+
+pub const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KindSource {
+    Builtin,
+    Crd { path: PathBuf, name: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct KindInfo {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub plural: String,
+    pub namespaced: bool,
+    pub root: SchemaId,
+    pub source: KindSource,
+}
+
+impl KindInfo {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+    }
+}
+
+/// A CRD file that could not be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrdLoadError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct Catalog {
+    pub arena: SchemaArena,
+    pub kinds: Vec<KindInfo>,
+    by_key: HashMap<(String, String), usize>,
+    defs: HashMap<String, SchemaId>,
+    pub object_meta: Option<SchemaId>,
+}
+
+/// Splits `apps/v1` into (`apps`, `v1`) and `v1` into (``, `v1`).
+pub fn split_api_version(api_version: &str) -> (&str, &str) {
+    match api_version.rsplit_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    }
+}
+
+static BUILTIN: OnceLock<Arc<Catalog>> = OnceLock::new();
+
+impl Catalog {
+    /// A catalog with the built-in kinds only (compiled once per process, then cloned cheaply
+    /// through `Arc`).
+    pub fn builtin() -> Arc<Catalog> {
+        BUILTIN.get_or_init(|| Arc::new(Catalog::build_builtin())).clone()
+    }
+
+    fn build_builtin() -> Catalog {
+        let schemas = builtin_schemas();
+        let mut arena = SchemaArena::default();
+        let mut compiler = Compiler::new(&mut arena);
+        compiler.compile_definitions(&schemas.definitions);
+        let defs = std::mem::take(&mut compiler.defs);
+        let mut catalog =
+            Catalog { arena, kinds: Vec::new(), by_key: HashMap::new(), object_meta: defs.get(OBJECT_META).copied(), defs };
+        for k in schemas.kinds {
+            let Some(&root) = catalog.defs.get(&k.definition) else { continue };
+            catalog.insert(KindInfo {
+                group: k.group.into(),
+                version: k.version.into(),
+                kind: k.kind.into(),
+                plural: k.plural.into(),
+                namespaced: k.namespaced,
+                root,
+                source: KindSource::Builtin,
+            });
+        }
+        catalog
+    }
+
+    /// A catalog with the built-in kinds plus the CRDs found in `paths` (files or folders,
+    /// searched recursively for `.yaml`, `.yml` and `.json`). Later CRDs override earlier ones
+    /// and built-in kinds.
+    pub fn with_crds(paths: &[PathBuf]) -> (Catalog, Vec<CrdLoadError>) {
+        let mut catalog = Catalog::build_builtin();
+        let errors = catalog.load_crds(paths);
+        (catalog, errors)
+    }
+
+    fn insert(&mut self, info: KindInfo) {
+        let key = (info.api_version(), info.kind.clone());
+        match self.by_key.get(&key) {
+            Some(&i) => self.kinds[i] = info,
+            None => {
+                self.by_key.insert(key, self.kinds.len());
+                self.kinds.push(info);
+            }
+        }
+    }
+
+    pub fn lookup(&self, api_version: &str, kind: &str) -> Option<&KindInfo> {
+        self.by_key.get(&(api_version.to_string(), kind.to_string())).map(|&i| &self.kinds[i])
+    }
+
+    pub fn kinds_named<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a KindInfo> + 'a {
+        self.kinds.iter().filter(move |k| k.kind == kind)
+    }
+
+    pub fn groups(&self) -> BTreeSet<&str> {
+        self.kinds.iter().map(|k| k.group.as_str()).collect()
+    }
+
+    pub fn definition(&self, name: &str) -> Option<SchemaId> {
+        self.defs.get(name).copied()
+    }
+
+    pub fn load_crds(&mut self, paths: &[PathBuf]) -> Vec<CrdLoadError> {
+        let mut errors = Vec::new();
+        let mut files = Vec::new();
+        for p in paths {
+            if p.is_dir() {
+                for entry in walkdir::WalkDir::new(p).sort_by_file_name().into_iter() {
+                    match entry {
+                        Ok(e) if e.file_type().is_file() && is_manifest_name(e.path()) => files.push(e.into_path()),
+                        Ok(_) => {}
+                        Err(e) => errors.push(CrdLoadError { path: p.clone(), message: e.to_string() }),
+                    }
+                }
+            } else if p.is_file() {
+                files.push(p.clone());
+            } else {
+                errors.push(CrdLoadError { path: p.clone(), message: "no such file or directory".into() });
+            }
+        }
+        for f in files {
+            if let Err(message) = self.load_crd_file(&f) {
+                errors.push(CrdLoadError { path: f, message });
+            }
+        }
+        errors
+    }
+
+    /// Loads every CRD of one file; other documents are skipped. Returns how many kinds were
+    /// added.
+    pub fn load_crd_file(&mut self, path: &Path) -> Result<usize, String> {
+        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+        let text = String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))?;
+        let text = strip_bom(&text);
+        let docs: Vec<Json> = if path.extension().is_some_and(|e| e == "json") {
+            vec![serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?]
+        } else {
+            YamlFile::parse(text).docs.iter().filter_map(|d| d.root().map(|r| r.to_json())).collect()
+        };
+        let mut added = 0;
+        for doc in docs {
+            let items = match doc.get("kind").and_then(Json::as_str) {
+                Some("List") | Some("CustomResourceDefinitionList") => {
+                    doc.get("items").and_then(Json::as_array).cloned().unwrap_or_default()
+                }
+                _ => vec![doc],
+            };
+            for item in items {
+                if item.get("kind").and_then(Json::as_str) == Some("CustomResourceDefinition") {
+                    added += self.add_crd(&item, path)?;
+                }
+            }
+        }
+        Ok(added)
+    }
+
+    /// Adds the served versions of one CRD.
+    pub fn add_crd(&mut self, crd: &Json, path: &Path) -> Result<usize, String> {
+        let name = crd.pointer("/metadata/name").and_then(Json::as_str).unwrap_or("<unnamed>").to_string();
+        let spec = crd.get("spec").ok_or_else(|| format!("CRD {name} has no spec"))?;
+        let group = spec.get("group").and_then(Json::as_str).ok_or_else(|| format!("CRD {name} has no spec.group"))?;
+        let kind = spec
+            .pointer("/names/kind")
+            .and_then(Json::as_str)
+            .ok_or_else(|| format!("CRD {name} has no spec.names.kind"))?;
+        let plural = spec.pointer("/names/plural").and_then(Json::as_str).unwrap_or_default();
+        let namespaced = spec.get("scope").and_then(Json::as_str) != Some("Cluster");
+        // apiextensions.k8s.io/v1beta1 CRDs may have one schema for all versions.
+        let shared_schema = spec.pointer("/validation/openAPIV3Schema");
+        let versions: Vec<(String, Option<&Json>)> = match spec.get("versions").and_then(Json::as_array) {
+            Some(vs) => vs
+                .iter()
+                .filter(|v| v.get("served").and_then(Json::as_bool) != Some(false))
+                .filter_map(|v| {
+                    let n = v.get("name")?.as_str()?.to_string();
+                    let schema = v.pointer("/schema/openAPIV3Schema").or(shared_schema);
+                    Some((n, schema))
+                })
+                .collect(),
+            None => match spec.get("version").and_then(Json::as_str) {
+                Some(v) => vec![(v.to_string(), shared_schema)],
+                None => Vec::new(),
+            },
+        };
+        if versions.is_empty() {
+            return Err(format!("CRD {name} serves no version"));
+        }
+        let mut added = 0;
+        for (version, schema) in versions {
+            let mut schema = schema.cloned().unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+            if let Some(obj) = schema.as_object_mut() {
+                let props = obj.entry("properties").or_insert_with(|| json!({}));
+                if let Some(props) = props.as_object_mut() {
+                    props.insert("apiVersion".into(), json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
+                    props.insert("kind".into(), json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));
+                    let description = props.get("metadata").and_then(|m| m.get("description")).cloned();
+                    let mut meta = json!({"$ref": format!("#/definitions/{OBJECT_META}")});
+                    if let Some(d) = description {
+                        meta["description"] = d;
+                    }
+                    props.insert("metadata".into(), meta);
+                }
+            }
+            let mut compiler = Compiler::new(&mut self.arena);
+            compiler.defs = std::mem::take(&mut self.defs);
+            compiler.strict_null = true;
+            compiler.open_objects = false;
+            let root = compiler.compile(&schema);
+            self.defs = std::mem::take(&mut compiler.defs);
+            self.insert(KindInfo {
+                group: group.into(),
+                version,
+                kind: kind.into(),
+                plural: plural.into(),
+                namespaced,
+                root,
+                source: KindSource::Crd { path: path.to_path_buf(), name: name.clone() },
+            });
+            added += 1;
+        }
+        Ok(added)
+    }
+}
+
+pub fn is_manifest_name(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+}
