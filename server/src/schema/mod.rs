@@ -71,10 +71,12 @@ pub fn resource_id(root: &Node) -> Option<(Option<&Node>, Option<&Node>)> {
     }
     let api = root.get("apiVersion");
     let kind = root.get("kind");
-    if api.is_none() && kind.is_none() {
-        return None;
+    match (api, kind) {
+        (None, None) => None,
+        // Only one of the two: Kubernetes only if it also has the shape of an object.
+        (None, Some(_)) | (Some(_), None) if root.get("metadata").is_none() => None,
+        _ => Some((api, kind)),
     }
-    Some((api, kind))
 }
 
 /// Checks one document: identifies its kind, reports unknown and removed APIs, validates it
