@@ -6,11 +6,18 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value as Json;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn usher(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_usher")).args(args).current_dir(root()).output().expect("usher runs")
+    Command::new(env!("CARGO_BIN_EXE_usher"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("usher runs")
 }
 
 fn usher_stdin(args: &[&str], input: &[u8]) -> Output {
@@ -57,21 +64,37 @@ fn demo_reports_exactly_the_expected_findings() {
         .filter(|l| l.starts_with("| ") && !l.starts_with("| file") && !l.starts_with("|---"))
         .map(|l| {
             let cells: Vec<&str> = l.split('|').map(str::trim).collect();
-            (format!("fixtures/demo/{}", cells[1]), cells[2].parse().unwrap(), cells[cells.len() - 2].trim_matches('`').to_string())
+            (
+                format!("fixtures/demo/{}", cells[1]),
+                cells[2].parse().unwrap(),
+                cells[cells.len() - 2].trim_matches('`').to_string(),
+            )
         })
         .collect();
     expected.sort();
     assert_eq!(expected.len(), 19);
     let o = usher(&["check", "--format", "json", "fixtures/demo"]);
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut got: Vec<(String, u64, String)> = json_findings(&o).into_iter().map(|(p, l, c, _)| (p, l, c)).collect();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut got: Vec<(String, u64, String)> = json_findings(&o)
+        .into_iter()
+        .map(|(p, l, c, _)| (p, l, c))
+        .collect();
     got.sort();
     assert_eq!(got, expected);
 }
 
 #[test]
 fn text_output_is_compiler_style_and_exit_codes_follow_errors() {
-    let o = usher(&["check", "fixtures/demo/apps/fraud-scorer.yaml", "--no-config"]);
+    let o = usher(&[
+        "check",
+        "fixtures/demo/apps/fraud-scorer.yaml",
+        "--no-config",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(
@@ -79,7 +102,10 @@ fn text_output_is_compiler_style_and_exit_codes_follow_errors() {
         "{out}"
     );
     let summary = String::from_utf8_lossy(&o.stderr);
-    assert!(summary.contains("errors") && summary.contains("1 file"), "{summary}");
+    assert!(
+        summary.contains("errors") && summary.contains("1 file"),
+        "{summary}"
+    );
     // A clean file exits 0.
     let o = usher(&["check", "fixtures/demo/apps/ledger.yaml", "--no-config"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
@@ -88,18 +114,41 @@ fn text_output_is_compiler_style_and_exit_codes_follow_errors() {
 
 #[test]
 fn usage_errors_exit_2() {
-    assert_eq!(usher(&["check", "no/such/path.yaml"]).status.code(), Some(2));
-    assert_eq!(usher(&["check", "--format", "xml", "fixtures/demo"]).status.code(), Some(2));
-    assert_eq!(usher(&["check", "--kubernetes-version", "latest", "fixtures/demo"]).status.code(), Some(2));
+    assert_eq!(
+        usher(&["check", "no/such/path.yaml"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        usher(&["check", "--format", "xml", "fixtures/demo"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        usher(&["check", "--kubernetes-version", "latest", "fixtures/demo"])
+            .status
+            .code(),
+        Some(2)
+    );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(".usher.yaml"), "kubernetesVersoin: 1.30\n").unwrap();
     std::fs::write(dir.path().join("a.yaml"), "a: 1\n").unwrap();
     let o = usher(&["check", dir.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains(".usher.yaml") && err.contains("kubernetesVersoin"), "{err}");
+    assert!(
+        err.contains(".usher.yaml") && err.contains("kubernetesVersoin"),
+        "{err}"
+    );
     let help = stdout(&usher(&["check", "--help"]));
-    for flag in ["--format", "--crd", "--kubernetes-version", "--config", "--unknown-fields", "--missing-schemas"] {
+    for flag in [
+        "--format",
+        "--crd",
+        "--kubernetes-version",
+        "--config",
+        "--unknown-fields",
+        "--missing-schemas",
+    ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
 }
@@ -107,17 +156,26 @@ fn usage_errors_exit_2() {
 #[test]
 fn stdin_and_formats() {
     let input = b"apiVersion: v1\nkind: Service\nmetadata:\n  name: x\nspec:\n  type: Nodeport\n  ports: [{port: 80}]\n";
-    let o = usher_stdin(&["check", "-", "--no-config", "--stdin-filename", "svc.yaml"], input);
+    let o = usher_stdin(
+        &["check", "-", "--no-config", "--stdin-filename", "svc.yaml"],
+        input,
+    );
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
-    assert!(out.starts_with("svc.yaml:6:9: error: `Nodeport` is not an allowed value for `type`"), "{out}");
+    assert!(
+        out.starts_with("svc.yaml:6:9: error: `Nodeport` is not an allowed value for `type`"),
+        "{out}"
+    );
     let o = usher_stdin(&["check", "-", "--no-config", "-f", "sarif"], input);
     let sarif: Json = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     let result = &sarif["runs"][0]["results"][0];
     assert_eq!(result["ruleId"], "schema/enum");
     assert_eq!(result["level"], "error");
-    assert_eq!(result["locations"][0]["physicalLocation"]["region"]["startLine"], 6);
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["region"]["startLine"],
+        6
+    );
     let o = usher_stdin(&["check", "-", "--no-config", "-f", "json"], input);
     let doc: Json = serde_json::from_slice(&o.stdout).unwrap();
     let fixes = &doc["files"][0]["findings"][0]["fixes"];
@@ -128,16 +186,34 @@ fn stdin_and_formats() {
 fn crd_flag_and_kubernetes_version() {
     let db = b"apiVersion: platform.acme.io/v1alpha1\nkind: Database\nmetadata: {name: a}\nspec:\n  engine: postgres\n  owner: team\n  storageGB: 5\n";
     let o = usher_stdin(&["check", "-", "--no-config"], db);
-    assert!(stdout(&o).contains("[schema/missing-schema]"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("[schema/missing-schema]"),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(o.status.code(), Some(0));
     let o = usher_stdin(&["check", "-", "--no-config", "--crd", "fixtures/crds"], db);
-    assert!(stdout(&o).contains("`spec.storageGB` must be at least 10, found 5 [schema/minimum]"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("`spec.storageGB` must be at least 10, found 5 [schema/minimum]"),
+        "{}",
+        stdout(&o)
+    );
     let ingress = b"apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: a}\n";
-    let o = usher_stdin(&["check", "-", "--no-config", "--kubernetes-version", "1.20"], ingress);
+    let o = usher_stdin(
+        &["check", "-", "--no-config", "--kubernetes-version", "1.20"],
+        ingress,
+    );
     assert!(stdout(&o).contains("warning: extensions/v1beta1 Ingress is deprecated since Kubernetes 1.14 and is removed in 1.22"), "{}", stdout(&o));
     assert_eq!(o.status.code(), Some(0));
-    let o = usher_stdin(&["check", "-", "--no-config", "--kubernetes-version", "1.22"], ingress);
-    assert!(stdout(&o).contains("error: extensions/v1beta1 Ingress was removed in Kubernetes 1.22"), "{}", stdout(&o));
+    let o = usher_stdin(
+        &["check", "-", "--no-config", "--kubernetes-version", "1.22"],
+        ingress,
+    );
+    assert!(
+        stdout(&o).contains("error: extensions/v1beta1 Ingress was removed in Kubernetes 1.22"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -160,12 +236,22 @@ fn bad_inputs_get_clear_messages() {
         ("fixtures/bad/unknown-alias.yaml", "[yaml/unknown-alias]"),
     ];
     for (file, needle) in expect {
-        assert!(out.lines().any(|l| l.starts_with(file) && l.contains(needle)), "{file}: {needle} not in\n{out}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(file) && l.contains(needle)),
+            "{file}: {needle} not in\n{out}"
+        );
     }
     for quiet in ["empty.yaml", "only-comments.yaml"] {
-        assert!(!out.contains(quiet), "{quiet} should produce nothing:\n{out}");
+        assert!(
+            !out.contains(quiet),
+            "{quiet} should produce nothing:\n{out}"
+        );
     }
-    assert!(String::from_utf8_lossy(&o.stderr).contains("files"), "no summary");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("files"),
+        "no summary"
+    );
     assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
 }
 
@@ -173,7 +259,11 @@ fn bad_inputs_get_clear_messages() {
 fn deep_nesting_and_huge_files_are_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let deep = dir.path().join("deep.yaml");
-    std::fs::write(&deep, format!("a: {}{}\n", "[".repeat(10_000), "]".repeat(10_000))).unwrap();
+    std::fs::write(
+        &deep,
+        format!("a: {}{}\n", "[".repeat(10_000), "]".repeat(10_000)),
+    )
+    .unwrap();
     let o = usher(&["check", "--no-config", deep.to_str().unwrap()]);
     assert!(stdout(&o).contains("[yaml/too-deep]"), "{}", stdout(&o));
     assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
@@ -184,11 +274,25 @@ fn deep_nesting_and_huge_files_are_bounded() {
     let copies = 50 * 1024 * 1024 / doc.len() + 1;
     std::fs::write(&big, doc.repeat(copies)).unwrap();
     let o = usher(&["check", "--no-config", big.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let summary = String::from_utf8_lossy(&o.stderr);
-    assert!(summary.contains(&format!("{copies} resources")), "{summary}");
+    assert!(
+        summary.contains(&format!("{copies} resources")),
+        "{summary}"
+    );
     // Over the size limit: reported and skipped.
-    let o = usher(&["check", "--no-config", "--max-file-size", "10", big.to_str().unwrap()]);
+    let o = usher(&[
+        "check",
+        "--no-config",
+        "--max-file-size",
+        "10",
+        big.to_str().unwrap(),
+    ]);
     assert!(stdout(&o).contains("[file/too-large]"), "{}", stdout(&o));
     assert_eq!(o.status.code(), Some(1));
 }

@@ -7,7 +7,10 @@ use usher::analysis::Analyzer;
 use usher::schema::{Catalog, SchemaCheckOptions};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn analyzer() -> Analyzer {
@@ -43,13 +46,34 @@ fn a_valid_custom_resource_is_clean() {
 
 #[test]
 fn crd_constraints() {
-    assert_eq!(check(&db("  engine: mysql\n")).iter().filter(|(c, _)| c == "schema/enum").count(), 1);
-    assert_eq!(check(&db("  region: eu-west-1\n")), vec![("schema/pattern".into(), "eu-west-1".into())]);
-    assert_eq!(check(&db("  storageGB: 20000\n")), vec![("schema/maximum".into(), "20000".into())]);
-    assert_eq!(check(&db("  owner2: x\n")), vec![("schema/unknown-field".into(), "owner2".into())]);
+    assert_eq!(
+        check(&db("  engine: mysql\n"))
+            .iter()
+            .filter(|(c, _)| c == "schema/enum")
+            .count(),
+        1
+    );
+    assert_eq!(
+        check(&db("  region: eu-west-1\n")),
+        vec![("schema/pattern".into(), "eu-west-1".into())]
+    );
+    assert_eq!(
+        check(&db("  storageGB: 20000\n")),
+        vec![("schema/maximum".into(), "20000".into())]
+    );
+    assert_eq!(
+        check(&db("  owner2: x\n")),
+        vec![("schema/unknown-field".into(), "owner2".into())]
+    );
     let long = "x".repeat(64);
-    assert_eq!(codes(&db(&format!("  version: \"1\"\n  description: {long}\n"))), Vec::<String>::new());
-    assert_eq!(codes(&format!("{DB}  version: 1.x\n")), vec!["schema/pattern"]);
+    assert_eq!(
+        codes(&db(&format!("  version: \"1\"\n  description: {long}\n"))),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        codes(&format!("{DB}  version: 1.x\n")),
+        vec!["schema/pattern"]
+    );
 }
 
 #[test]
@@ -76,48 +100,102 @@ fn list_types_are_unique() {
 #[test]
 fn max_items_nullable_preserve_unknown_embedded_int_or_string() {
     let cidrs: Vec<String> = (0..11).map(|i| format!("10.0.{i}.0/24")).collect();
-    assert_eq!(codes(&db(&format!("  allowedCIDRs: [{}]\n", cidrs.join(", ")))), vec!["schema/max-items"]);
+    assert_eq!(
+        codes(&db(&format!("  allowedCIDRs: [{}]\n", cidrs.join(", ")))),
+        vec!["schema/max-items"]
+    );
     // nullable: null accepted; a null on a non-nullable CRD field is a warning.
     assert!(codes(&db("  description: null\n")).is_empty());
     assert_eq!(codes(&db("  storageGB: null\n")), vec!["schema/null"]);
     // preserve-unknown-fields: anything goes below.
-    assert!(codes(&db("  parameters: {max_connections: 200, nested: {a: [1, 2]}}\n")).is_empty());
+    assert!(
+        codes(&db(
+            "  parameters: {max_connections: 200, nested: {a: [1, 2]}}\n"
+        ))
+        .is_empty()
+    );
     // embedded resource: apiVersion/kind/metadata allowed and metadata validated.
     assert!(codes(&db("  connectionSecretTemplate:\n    apiVersion: v1\n    kind: Secret\n    metadata: {name: s}\n    type: Opaque\n")).is_empty());
     assert_eq!(
-        codes(&db("  connectionSecretTemplate:\n    apiVersion: v1\n    kind: Secret\n    metadata: {nmae: s}\n")),
+        codes(&db(
+            "  connectionSecretTemplate:\n    apiVersion: v1\n    kind: Secret\n    metadata: {nmae: s}\n"
+        )),
         vec!["schema/unknown-field"]
     );
     // int-or-string.
     assert!(codes(&db("  maintenanceWindow: 3\n")).is_empty());
     assert!(codes(&db("  maintenanceWindow: sun-03:00\n")).is_empty());
-    assert_eq!(codes(&db("  maintenanceWindow: [1]\n")), vec!["schema/type"]);
+    assert_eq!(
+        codes(&db("  maintenanceWindow: [1]\n")),
+        vec!["schema/type"]
+    );
 }
 
 #[test]
 fn builtin_types_formats_and_quantities() {
-    let pod = |c: &str| format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: c\n    image: x\n{c}");
-    assert!(codes(&pod("    resources: {limits: {cpu: 500m, memory: 128Mi}, requests: {cpu: 0.5}}\n")).is_empty());
-    assert_eq!(codes(&pod("    resources: {limits: {memory: 128MB}}\n")), vec!["schema/format"]);
-    assert_eq!(codes(&pod("    ports: [{containerPort: 99999999999}]\n")), vec!["schema/format"]);
+    let pod = |c: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: c\n    image: x\n{c}"
+        )
+    };
+    assert!(
+        codes(&pod(
+            "    resources: {limits: {cpu: 500m, memory: 128Mi}, requests: {cpu: 0.5}}\n"
+        ))
+        .is_empty()
+    );
+    assert_eq!(
+        codes(&pod("    resources: {limits: {memory: 128MB}}\n")),
+        vec!["schema/format"]
+    );
+    assert_eq!(
+        codes(&pod("    ports: [{containerPort: 99999999999}]\n")),
+        vec!["schema/format"]
+    );
     assert_eq!(codes(&pod("    stdin: \"yes\"\n")), vec!["schema/type"]);
     assert_eq!(codes(&pod("    args: [1, two]\n")), vec!["schema/type"]);
     let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  good: aGVsbG8=\n  bad: hello world!\n";
-    assert_eq!(check(secret), vec![("schema/format".into(), "hello world!".into())]);
+    assert_eq!(
+        check(secret),
+        vec![("schema/format".into(), "hello world!".into())]
+    );
     // Labels are a string map: a number is a type error.
-    assert_eq!(codes("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels: {tier: 3}\n"), vec!["schema/type"]);
+    assert_eq!(
+        codes("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels: {tier: 3}\n"),
+        vec!["schema/type"]
+    );
 }
 
 #[test]
 fn kinds_and_api_versions() {
-    assert_eq!(check("apiVersion: apps/v1\nkind: Deploymnet\nmetadata: {name: x}\n"), vec![("schema/unknown-kind".into(), "Deploymnet".into())]);
-    assert_eq!(check("apiVersion: app/v1\nkind: Deployment\nmetadata: {name: x}\n"), vec![("schema/unknown-api-version".into(), "app/v1".into())]);
-    assert_eq!(codes("apiVersion: batch/v1beta1\nkind: CronJob\nmetadata: {name: x}\n"), vec!["schema/removed-api"]);
-    assert_eq!(codes("apiVersion: policy/v1beta1\nkind: PodSecurityPolicy\nmetadata: {name: x}\n"), vec!["schema/removed-api"]);
-    assert_eq!(codes("kind: Service\nmetadata: {name: x}\n"), vec!["schema/missing-api-version"]);
+    assert_eq!(
+        check("apiVersion: apps/v1\nkind: Deploymnet\nmetadata: {name: x}\n"),
+        vec![("schema/unknown-kind".into(), "Deploymnet".into())]
+    );
+    assert_eq!(
+        check("apiVersion: app/v1\nkind: Deployment\nmetadata: {name: x}\n"),
+        vec![("schema/unknown-api-version".into(), "app/v1".into())]
+    );
+    assert_eq!(
+        codes("apiVersion: batch/v1beta1\nkind: CronJob\nmetadata: {name: x}\n"),
+        vec!["schema/removed-api"]
+    );
+    assert_eq!(
+        codes("apiVersion: policy/v1beta1\nkind: PodSecurityPolicy\nmetadata: {name: x}\n"),
+        vec!["schema/removed-api"]
+    );
+    assert_eq!(
+        codes("kind: Service\nmetadata: {name: x}\n"),
+        vec!["schema/missing-api-version"]
+    );
     assert!(codes("kind: thing\nname: not kubernetes\n").is_empty());
     // v1 List items are checked one by one.
-    assert_eq!(codes("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n  dta: {}\n"), vec!["schema/unknown-field"]);
+    assert_eq!(
+        codes(
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n  dta: {}\n"
+        ),
+        vec!["schema/unknown-field"]
+    );
     // Kustomize files are client-side: left alone.
     assert!(codes("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a.yaml]\n").is_empty());
 }
@@ -138,7 +216,11 @@ fn every_corpus_crd_loads() {
         return;
     }
     let (catalog, errors) = Catalog::with_crds(&[dir]);
-    let crds = catalog.kinds.iter().filter(|k| matches!(k.source, usher::schema::KindSource::Crd { .. })).count();
+    let crds = catalog
+        .kinds
+        .iter()
+        .filter(|k| matches!(k.source, usher::schema::KindSource::Crd { .. }))
+        .count();
     println!("loaded {crds} CRD versions, {} errors", errors.len());
     assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(5)]);
     assert!(crds > 1000, "{crds}");

@@ -8,11 +8,16 @@ use serde_json::{Map, Value as Json};
 use usher::yaml::{YamlFile, strip_bom};
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
@@ -64,7 +69,9 @@ fn scalar_json(s: &Scalar) -> Option<Json> {
 
 fn float_json(f: f64) -> Json {
     if f.is_finite() {
-        serde_json::Number::from_f64(f).map(Json::Number).unwrap_or(Json::Null)
+        serde_json::Number::from_f64(f)
+            .map(Json::Number)
+            .unwrap_or(Json::Null)
     } else {
         Json::String(format!("<{f}>"))
     }
@@ -96,17 +103,31 @@ struct Tally {
 }
 
 fn compare_file(path: &Path, tally: &mut Tally) {
-    let Ok(bytes) = std::fs::read(path) else { return };
-    let Ok(text) = String::from_utf8(bytes) else { return };
+    let Ok(bytes) = std::fs::read(path) else {
+        return;
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return;
+    };
     let text = strip_bom(&text);
     tally.files += 1;
     let ours = YamlFile::parse(text);
-    let our_docs: Vec<_> = ours.docs.iter().map(|d| (d.start, d.end, d.root().map(lowered_json))).collect();
+    let our_docs: Vec<_> = ours
+        .docs
+        .iter()
+        .map(|d| (d.start, d.end, d.root().map(lowered_json)))
+        .collect();
     match Yaml::load_from_str(text) {
         Ok(theirs) => {
             let ours_with_value: Vec<_> = our_docs.iter().filter(|d| d.2.is_some()).collect();
-            let theirs: Vec<_> = theirs.iter().filter(|y| !matches!(y, Yaml::Value(Scalar::Null))).collect();
-            let ours_non_null: Vec<_> = ours_with_value.iter().filter(|d| d.2 != Some(Json::Null)).collect();
+            let theirs: Vec<_> = theirs
+                .iter()
+                .filter(|y| !matches!(y, Yaml::Value(Scalar::Null)))
+                .collect();
+            let ours_non_null: Vec<_> = ours_with_value
+                .iter()
+                .filter(|d| d.2 != Some(Json::Null))
+                .collect();
             if ours_non_null.len() != theirs.len() {
                 tally.differ.push(format!(
                     "{}: {} documents here, {} in saphyr",
@@ -166,7 +187,14 @@ fn compare_file(path: &Path, tally: &mut Tally) {
 
 fn short(v: &Json) -> String {
     let s = v.to_string();
-    if s.len() > 300 { format!("{}…", &s[..s.char_indices().nth(300).map_or(s.len(), |c| c.0)]) } else { s }
+    if s.len() > 300 {
+        format!(
+            "{}…",
+            &s[..s.char_indices().nth(300).map_or(s.len(), |c| c.0)]
+        )
+    } else {
+        s
+    }
 }
 
 fn run(dir: &Path, label: &str) -> Tally {
@@ -193,7 +221,11 @@ fn run(dir: &Path, label: &str) -> Tally {
 fn fixtures_lower_like_saphyr() {
     let tally = run(&repo_root().join("fixtures"), "fixtures");
     assert!(tally.compared > 0, "no documents compared");
-    assert!(tally.differ.is_empty(), "{} documents differ", tally.differ.len());
+    assert!(
+        tally.differ.is_empty(),
+        "{} documents differ",
+        tally.differ.len()
+    );
 }
 
 #[test]
@@ -204,6 +236,14 @@ fn corpus_lowers_like_saphyr() {
         return;
     }
     let tally = run(&corpus, "corpus");
-    assert!(tally.compared > 1000, "only {} documents compared", tally.compared);
-    assert!(tally.differ.is_empty(), "{} documents differ", tally.differ.len());
+    assert!(
+        tally.compared > 1000,
+        "only {} documents compared",
+        tally.compared
+    );
+    assert!(
+        tally.differ.is_empty(),
+        "{} documents differ",
+        tally.differ.len()
+    );
 }

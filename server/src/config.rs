@@ -50,14 +50,23 @@ pub enum ConfigError {
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl Config {
     /// Reads a config file; relative paths in it are resolved against its folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
-        let mut config = Config::parse(&text).map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let mut config = Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.into(),
+            message,
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.crds = config.crds.iter().map(|p| base.join(p)).collect();
         Ok(config)
@@ -70,12 +79,23 @@ impl Config {
         for doc in &file.docs {
             if let Some(issue) = doc.lowered.issues.iter().find(|i| i.kind.is_error()) {
                 let idx = crate::text::LineIndex::new(text);
-                let pos = idx.line_col(text, doc.start + issue.span.start as usize, crate::text::PositionEncoding::Utf32);
-                return Err(format!("{}:{}: {}", pos.line + 1, pos.col + 1, issue.message));
+                let pos = idx.line_col(
+                    text,
+                    doc.start + issue.span.start as usize,
+                    crate::text::PositionEncoding::Utf32,
+                );
+                return Err(format!(
+                    "{}:{}: {}",
+                    pos.line + 1,
+                    pos.col + 1,
+                    issue.message
+                ));
             }
         }
         let mut docs = file.docs.iter().filter(|d| d.root().is_some());
-        let Some(doc) = docs.next() else { return Ok(Config::default()) };
+        let Some(doc) = docs.next() else {
+            return Ok(Config::default());
+        };
         let json = doc.root().map(|r| r.to_json()).unwrap_or_default();
         if json.is_null() {
             return Ok(Config::default());
@@ -98,7 +118,11 @@ impl Config {
     /// Finds `.usher.yaml` in `start` or the nearest folder above it.
     pub fn discover(start: &Path) -> Option<PathBuf> {
         let start = std::fs::canonicalize(start).unwrap_or_else(|_| start.to_path_buf());
-        let mut dir = if start.is_dir() { Some(start.as_path()) } else { start.parent() };
+        let mut dir = if start.is_dir() {
+            Some(start.as_path())
+        } else {
+            start.parent()
+        };
         while let Some(d) = dir {
             for name in CONFIG_NAMES {
                 let candidate = d.join(name);
@@ -142,10 +166,17 @@ mod tests {
 
     #[test]
     fn parses_keys_and_rejects_unknown_ones() {
-        let c = Config::parse("kubernetesVersion: '1.25'\ncrds: [crds/]\nunknownFields: warning\n").unwrap();
+        let c = Config::parse("kubernetesVersion: '1.25'\ncrds: [crds/]\nunknownFields: warning\n")
+            .unwrap();
         assert_eq!(c.kubernetes_version.as_deref(), Some("1.25"));
         assert_eq!(c.schema_options().unknown_fields, Some(Severity::Warning));
-        assert_eq!(c.schema_options().kubernetes_version, KubeVersion { major: 1, minor: 25 });
+        assert_eq!(
+            c.schema_options().kubernetes_version,
+            KubeVersion {
+                major: 1,
+                minor: 25
+            }
+        );
         let e = Config::parse("kubernetesVersoin: 1.25\n").unwrap_err();
         assert!(e.contains("unknown field `kubernetesVersoin`"), "{e}");
         let e = Config::parse("kubernetesVersion: latest\n").unwrap_err();

@@ -35,7 +35,10 @@ impl LineIndex {
                 line_starts.push(i + 1);
             }
         }
-        LineIndex { line_starts, len: text.len() }
+        LineIndex {
+            line_starts,
+            len: text.len(),
+        }
     }
 
     pub fn line_count(&self) -> usize {
@@ -64,7 +67,10 @@ impl LineIndex {
         let line = self.line_of(offset);
         let start = self.line_starts[line];
         let col = column_width(&text[start..offset], encoding);
-        LineCol { line: line as u32, col: col as u32 }
+        LineCol {
+            line: line as u32,
+            col: col as u32,
+        }
     }
 
     /// Byte offset of a position; a column past the end of its line clamps to the line end,
@@ -74,7 +80,10 @@ impl LineIndex {
         let Some(&start) = self.line_starts.get(line) else {
             return text.len();
         };
-        let end = self.line_starts.get(line + 1).map_or(text.len(), |&next| next);
+        let end = self
+            .line_starts
+            .get(line + 1)
+            .map_or(text.len(), |&next| next);
         let line_text = &text[start..end];
         let line_text = line_text.strip_suffix('\n').unwrap_or(line_text);
         let line_text = line_text.strip_suffix('\r').unwrap_or(line_text);
@@ -103,7 +112,11 @@ pub fn byte_of_column(line: &str, col: usize, encoding: PositionEncoding) -> usi
     }
     let mut seen = 0;
     for (i, ch) in line.char_indices() {
-        let w = if encoding == PositionEncoding::Utf16 { ch.len_utf16() } else { 1 };
+        let w = if encoding == PositionEncoding::Utf16 {
+            ch.len_utf16()
+        } else {
+            1
+        };
         if seen + w > col {
             return i;
         }
@@ -121,10 +134,23 @@ mod tests {
         let text = "a: 😀x\nb: 日本\n";
         let idx = LineIndex::new(text);
         let x = text.find('x').unwrap();
-        assert_eq!(idx.line_col(text, x, PositionEncoding::Utf8), LineCol { line: 0, col: 7 });
-        assert_eq!(idx.line_col(text, x, PositionEncoding::Utf16), LineCol { line: 0, col: 5 });
-        assert_eq!(idx.line_col(text, x, PositionEncoding::Utf32), LineCol { line: 0, col: 4 });
-        for enc in [PositionEncoding::Utf8, PositionEncoding::Utf16, PositionEncoding::Utf32] {
+        assert_eq!(
+            idx.line_col(text, x, PositionEncoding::Utf8),
+            LineCol { line: 0, col: 7 }
+        );
+        assert_eq!(
+            idx.line_col(text, x, PositionEncoding::Utf16),
+            LineCol { line: 0, col: 5 }
+        );
+        assert_eq!(
+            idx.line_col(text, x, PositionEncoding::Utf32),
+            LineCol { line: 0, col: 4 }
+        );
+        for enc in [
+            PositionEncoding::Utf8,
+            PositionEncoding::Utf16,
+            PositionEncoding::Utf32,
+        ] {
             let pos = idx.line_col(text, x, enc);
             assert_eq!(idx.offset(text, pos, enc), x);
         }
@@ -138,12 +164,24 @@ mod tests {
     fn out_of_range_positions_clamp() {
         let text = "ab\ncd";
         let idx = LineIndex::new(text);
-        assert_eq!(idx.offset(text, LineCol { line: 0, col: 99 }, PositionEncoding::Utf16), 2);
-        assert_eq!(idx.offset(text, LineCol { line: 9, col: 0 }, PositionEncoding::Utf16), 5);
-        assert_eq!(idx.line_col(text, 99, PositionEncoding::Utf16), LineCol { line: 1, col: 2 });
+        assert_eq!(
+            idx.offset(text, LineCol { line: 0, col: 99 }, PositionEncoding::Utf16),
+            2
+        );
+        assert_eq!(
+            idx.offset(text, LineCol { line: 9, col: 0 }, PositionEncoding::Utf16),
+            5
+        );
+        assert_eq!(
+            idx.line_col(text, 99, PositionEncoding::Utf16),
+            LineCol { line: 1, col: 2 }
+        );
         // A column inside a surrogate pair rounds down to the character start.
         let text = "😀z";
         let idx = LineIndex::new(text);
-        assert_eq!(idx.offset(text, LineCol { line: 0, col: 1 }, PositionEncoding::Utf16), 0);
+        assert_eq!(
+            idx.offset(text, LineCol { line: 0, col: 1 }, PositionEncoding::Utf16),
+            0
+        );
     }
 }

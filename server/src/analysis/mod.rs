@@ -39,24 +39,40 @@ pub fn file_problem(bytes: &[u8], max_bytes: usize) -> Option<(&'static str, Str
     if bytes.len() > max_bytes {
         return Some((
             "file/too-large",
-            format!("file is {} MiB, larger than the limit of {} MiB; not analysed", bytes.len() >> 20, max_bytes >> 20),
+            format!(
+                "file is {} MiB, larger than the limit of {} MiB; not analysed",
+                bytes.len() >> 20,
+                max_bytes >> 20
+            ),
             0,
         ));
     }
     let head = &bytes[..bytes.len().min(8192)];
     if let Some(i) = head.iter().position(|&b| b == 0) {
-        return Some(("file/binary", "binary file (contains NUL bytes); not analysed".into(), i));
+        return Some((
+            "file/binary",
+            "binary file (contains NUL bytes); not analysed".into(),
+            i,
+        ));
     }
     if let Err(e) = std::str::from_utf8(bytes) {
         let at = e.valid_up_to();
-        return Some(("file/invalid-utf8", format!("invalid UTF-8 at byte {at}; YAML files must be UTF-8 text"), at));
+        return Some((
+            "file/invalid-utf8",
+            format!("invalid UTF-8 at byte {at}; YAML files must be UTF-8 text"),
+            at,
+        ));
     }
     None
 }
 
 impl Analyzer {
     pub fn new(catalog: Arc<Catalog>, options: SchemaCheckOptions) -> Self {
-        Analyzer { catalog, options, cache: Mutex::new(HashMap::new()) }
+        Analyzer {
+            catalog,
+            options,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Analyses one document (`text` is the whole file); ranges are relative to the document.
@@ -83,12 +99,17 @@ impl Analyzer {
                 Severity::Error,
                 0..body.find('\n').unwrap_or(body.len()),
                 "yaml/document-too-large",
-                format!("document is {} MiB; documents over {} MiB are not analysed", body.len() >> 20, MAX_DOCUMENT_BYTES >> 20),
+                format!(
+                    "document is {} MiB; documents over {} MiB are not analysed",
+                    body.len() >> 20,
+                    MAX_DOCUMENT_BYTES >> 20
+                ),
             ));
             return out;
         }
         let lowered = &doc.lowered;
-        let many_lines = lowered.root.is_none() && body.bytes().filter(|&b| b == b'\n').count() > MAX_DOCUMENT_LINES;
+        let many_lines = lowered.root.is_none()
+            && body.bytes().filter(|&b| b == b'\n').count() > MAX_DOCUMENT_LINES;
         if many_lines {
             out.findings.push(plain(
                 Severity::Warning,
@@ -101,7 +122,9 @@ impl Analyzer {
         for issue in &lowered.issues {
             out.findings.push(yaml_finding(issue));
         }
-        let Some(root) = &lowered.root else { return out };
+        let Some(root) = &lowered.root else {
+            return out;
+        };
         out.is_resource = crate::schema::resource_id(root).is_some();
         if !out.is_resource {
             return out;
@@ -158,8 +181,17 @@ impl Analyzer {
                 findings.push(shift(f, doc.start));
             }
         }
-        findings.sort_by(|a, b| a.range.start.cmp(&b.range.start).then(b.severity.cmp(&a.severity)));
-        FileAnalysis { findings, resources, documents: file.docs.len() }
+        findings.sort_by(|a, b| {
+            a.range
+                .start
+                .cmp(&b.range.start)
+                .then(b.severity.cmp(&a.severity))
+        });
+        FileAnalysis {
+            findings,
+            resources,
+            documents: file.docs.len(),
+        }
     }
 }
 
@@ -175,13 +207,36 @@ pub fn file_finding(code: &'static str, message: String, range: std::ops::Range<
     plain(Severity::Error, range, code, message)
 }
 
-fn plain(severity: Severity, range: std::ops::Range<usize>, code: &'static str, message: String) -> Finding {
-    Finding { severity, range, message, source: "usher", code, pointer: None, related: Vec::new(), fixes: Vec::new() }
+fn plain(
+    severity: Severity,
+    range: std::ops::Range<usize>,
+    code: &'static str,
+    message: String,
+) -> Finding {
+    Finding {
+        severity,
+        range,
+        message,
+        source: "usher",
+        code,
+        pointer: None,
+        related: Vec::new(),
+        fixes: Vec::new(),
+    }
 }
 
 fn yaml_finding(issue: &YamlIssue) -> Finding {
-    let severity = if issue.kind.is_error() { Severity::Error } else { Severity::Warning };
-    let mut f = plain(severity, issue.span.start as usize..issue.span.end as usize, issue.kind.code(), issue.message.clone());
+    let severity = if issue.kind.is_error() {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
+    let mut f = plain(
+        severity,
+        issue.span.start as usize..issue.span.end as usize,
+        issue.kind.code(),
+        issue.message.clone(),
+    );
     if let Some(first) = issue.related {
         f.related.push(Related {
             message: "first defined here".into(),
@@ -214,8 +269,14 @@ fn shift(f: &Finding, by: usize) -> Finding {
 /// Whether `s` written as a plain YAML scalar would read back as the same string.
 pub fn plain_safe(s: &str) -> bool {
     !s.is_empty()
-        && matches!(crate::yaml::scalar::resolve_plain(s), crate::yaml::Value::Str(_))
-        && !s.starts_with(['-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`', ' '])
+        && matches!(
+            crate::yaml::scalar::resolve_plain(s),
+            crate::yaml::Value::Str(_)
+        )
+        && !s.starts_with([
+            '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%',
+            '@', '`', ' ',
+        ])
         && !s.contains(": ")
         && !s.contains(" #")
         && !s.ends_with([':', ' '])
@@ -226,7 +287,10 @@ fn schema_fixes(fix: &Option<SchemaFix>, range: std::ops::Range<usize>, body: &s
     match fix {
         SchemaFix::RenameKey(to) => vec![Fix {
             title: format!("Rename to `{to}`"),
-            edits: vec![TextEdit { range, new_text: to.clone() }],
+            edits: vec![TextEdit {
+                range,
+                new_text: to.clone(),
+            }],
             preferred: true,
         }],
         SchemaFix::ReplaceValue(candidates) => {
@@ -243,7 +307,10 @@ fn schema_fixes(fix: &Option<SchemaFix>, range: std::ops::Range<usize>, body: &s
                     };
                     Fix {
                         title: format!("Replace with `{}`", c.trim_matches('"')),
-                        edits: vec![TextEdit { range: range.clone(), new_text }],
+                        edits: vec![TextEdit {
+                            range: range.clone(),
+                            new_text,
+                        }],
                         preferred: candidates.len() == 1,
                     }
                 })

@@ -17,7 +17,15 @@ use crate::finding::{Finding, Severity};
 use crate::schema::{Catalog, KubeVersion};
 
 /// Folders never searched (version control, dependencies, build output).
-const SKIPPED_DIRS: &[&str] = &[".git", ".hg", ".svn", "node_modules", "target", ".usher", ".tools"];
+const SKIPPED_DIRS: &[&str] = &[
+    ".git",
+    ".hg",
+    ".svn",
+    "node_modules",
+    "target",
+    ".usher",
+    ".tools",
+];
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -37,7 +45,11 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     }
     let options = config.schema_options();
 
-    let paths = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths.clone() };
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
     let mut inputs = Vec::new();
     for p in &paths {
         collect_inputs(p, &mut inputs)?;
@@ -56,12 +68,22 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let max_bytes = args.max_file_size.saturating_mul(1024 * 1024);
     let stdin_name = args.stdin_filename.clone();
 
-    let mut reports: Vec<FileReport> =
-        inputs.par_iter().map(|input| check_input(&analyzer, input, max_bytes, &stdin_name)).collect();
+    let mut reports: Vec<FileReport> = inputs
+        .par_iter()
+        .map(|input| check_input(&analyzer, input, max_bytes, &stdin_name))
+        .collect();
     reports.sort_by(|a, b| a.path.cmp(&b.path));
 
-    let errors = reports.iter().flat_map(|r| &r.findings).filter(|f| f.severity == Severity::Error).count();
-    let warnings = reports.iter().flat_map(|r| &r.findings).filter(|f| f.severity == Severity::Warning).count();
+    let errors = reports
+        .iter()
+        .flat_map(|r| &r.findings)
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = reports
+        .iter()
+        .flat_map(|r| &r.findings)
+        .filter(|f| f.severity == Severity::Warning)
+        .count();
     let resources: usize = reports.iter().map(|r| r.resources).sum();
 
     let stdout = std::io::stdout();
@@ -88,7 +110,11 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             elapsed
         );
     }
-    Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn plural(n: usize) -> &'static str {
@@ -101,7 +127,12 @@ fn load_config(args: &CheckArgs) -> anyhow::Result<Config> {
     if args.no_config {
         return Ok(Config::default());
     }
-    let start = args.paths.iter().find(|p| p.as_os_str() != "-").cloned().unwrap_or_else(|| PathBuf::from("."));
+    let start = args
+        .paths
+        .iter()
+        .find(|p| p.as_os_str() != "-")
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from("."));
     let path = match &args.config {
         Some(p) => Some(p.clone()),
         None => Config::discover(&start).or_else(|| Config::discover(Path::new("."))),
@@ -127,13 +158,21 @@ fn collect_inputs(path: &Path, out: &mut Vec<Input>) -> anyhow::Result<()> {
         out.push(Input::File(path.to_path_buf()));
         return Ok(());
     }
-    let walker = walkdir::WalkDir::new(path).sort_by_file_name().into_iter().filter_entry(|e| {
-        e.depth() == 0 || !(e.file_type().is_dir() && SKIPPED_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
-    });
+    let walker = walkdir::WalkDir::new(path)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0
+                || !(e.file_type().is_dir()
+                    && SKIPPED_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
+        });
     for entry in walker {
         match entry {
             Ok(e) if e.file_type().is_file() => {
-                if matches!(e.path().extension().and_then(|x| x.to_str()), Some("yaml" | "yml")) {
+                if matches!(
+                    e.path().extension().and_then(|x| x.to_str()),
+                    Some("yaml" | "yml")
+                ) {
                     out.push(Input::File(e.into_path()));
                 }
             }
@@ -144,7 +183,12 @@ fn collect_inputs(path: &Path, out: &mut Vec<Input>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check_input(analyzer: &Analyzer, input: &Input, max_bytes: usize, stdin_name: &str) -> FileReport {
+fn check_input(
+    analyzer: &Analyzer,
+    input: &Input,
+    max_bytes: usize,
+    stdin_name: &str,
+) -> FileReport {
     let (path, bytes) = match input {
         Input::File(p) => (p.display().to_string(), std::fs::read(p)),
         Input::Stdin => {
@@ -156,7 +200,11 @@ fn check_input(analyzer: &Analyzer, input: &Input, max_bytes: usize, stdin_name:
     let bytes = match bytes {
         Ok(b) => b,
         Err(e) => {
-            let f = crate::analysis::file_finding("file/unreadable", format!("cannot read the file: {e}"), 0..0);
+            let f = crate::analysis::file_finding(
+                "file/unreadable",
+                format!("cannot read the file: {e}"),
+                0..0,
+            );
             return FileReport::new(path, vec![f], 0, "");
         }
     };
@@ -164,12 +212,22 @@ fn check_input(analyzer: &Analyzer, input: &Input, max_bytes: usize, stdin_name:
 }
 
 /// Checks one file's bytes.
-pub fn check_bytes(analyzer: &Analyzer, path: String, bytes: &[u8], max_bytes: usize) -> FileReport {
+pub fn check_bytes(
+    analyzer: &Analyzer,
+    path: String,
+    bytes: &[u8],
+    max_bytes: usize,
+) -> FileReport {
     if let Some((code, message, at)) = file_problem(bytes, max_bytes) {
         // Point at the offending byte: its line is what the text before it shows.
         let before = String::from_utf8_lossy(&bytes[..at.min(bytes.len())]).into_owned();
         let end = before.len();
-        return FileReport::new(path, vec![crate::analysis::file_finding(code, message, end..end)], 0, &before);
+        return FileReport::new(
+            path,
+            vec![crate::analysis::file_finding(code, message, end..end)],
+            0,
+            &before,
+        );
     }
     let text = String::from_utf8_lossy(bytes).into_owned();
     let bom = usize::from(text.starts_with('\u{feff}')) * 3;

@@ -60,8 +60,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "VERSION")]
     pub kubernetes_version: Option<String>,
 
-    /// Configuration file. Default: `.usher.yaml` in the current folder or the nearest folder
-    /// above it.
+    /// Configuration file. Default: `.usher.yaml` in the folder of the first PATH or the nearest
+    /// folder above it, else from the current folder upwards.
     #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
     pub config: Option<PathBuf>,
 

@@ -26,10 +26,18 @@ impl FileReport {
             .map(|f| {
                 let start = index.line_col(text, f.range.start, PositionEncoding::Utf32);
                 let end = index.line_col(text, f.range.end, PositionEncoding::Utf32);
-                Located { finding: f, start, end }
+                Located {
+                    finding: f,
+                    start,
+                    end,
+                }
             })
             .collect();
-        FileReport { path, findings, resources }
+        FileReport {
+            path,
+            findings,
+            resources,
+        }
     }
 }
 
@@ -87,7 +95,13 @@ pub fn render_json(reports: &[FileReport]) -> String {
             json!({"path": r.path, "resources": r.resources, "findings": findings})
         })
         .collect();
-    let count = |s: Severity| reports.iter().flat_map(|r| &r.findings).filter(|f| f.severity == s).count();
+    let count = |s: Severity| {
+        reports
+            .iter()
+            .flat_map(|r| &r.findings)
+            .filter(|f| f.severity == s)
+            .count()
+    };
     let doc = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "summary": {"files": reports.len(), "errors": count(Severity::Error), "warnings": count(Severity::Warning)},
@@ -99,7 +113,11 @@ pub fn render_json(reports: &[FileReport]) -> String {
 }
 
 pub fn render_sarif(reports: &[FileReport]) -> String {
-    let mut rule_ids: Vec<&str> = reports.iter().flat_map(|r| &r.findings).map(|f| f.code).collect();
+    let mut rule_ids: Vec<&str> = reports
+        .iter()
+        .flat_map(|r| &r.findings)
+        .map(|f| f.code)
+        .collect();
     rule_ids.sort();
     rule_ids.dedup();
     let rules: Vec<Json> = rule_ids
@@ -192,7 +210,9 @@ pub fn rule_description(code: &str) -> &'static str {
         "schema/missing-schema" => "A custom resource without a known CRD",
         "schema/removed-api" => "An API version removed from Kubernetes",
         "schema/deprecated-api" => "A deprecated API version",
-        "schema/missing-kind" | "schema/missing-api-version" => "A resource without apiVersion or kind",
+        "schema/missing-kind" | "schema/missing-api-version" => {
+            "A resource without apiVersion or kind"
+        }
         _ => "usher finding",
     }
 }

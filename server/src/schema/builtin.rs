@@ -54,48 +54,222 @@ pub fn builtin_schemas() -> BuiltinSchemas {
 /// Enum values the API server enforces for built-in fields (written in Go validation, absent
 /// from the published OpenAPI documents).
 pub const ENUMS: &[(&str, &str, &[&str])] = &[
-    ("io.k8s.api.core.v1.Container", "imagePullPolicy", &["Always", "IfNotPresent", "Never"]),
-    ("io.k8s.api.core.v1.Container", "terminationMessagePolicy", &["File", "FallbackToLogsOnError"]),
-    ("io.k8s.api.core.v1.EphemeralContainer", "imagePullPolicy", &["Always", "IfNotPresent", "Never"]),
-    ("io.k8s.api.core.v1.PodSpec", "restartPolicy", &["Always", "OnFailure", "Never"]),
-    ("io.k8s.api.core.v1.PodSpec", "dnsPolicy", &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"]),
-    ("io.k8s.api.core.v1.PodSpec", "preemptionPolicy", &["Never", "PreemptLowerPriority"]),
-    ("io.k8s.api.core.v1.ServiceSpec", "type", &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]),
-    ("io.k8s.api.core.v1.ServiceSpec", "sessionAffinity", &["ClientIP", "None"]),
-    ("io.k8s.api.core.v1.ServiceSpec", "externalTrafficPolicy", &["Cluster", "Local"]),
-    ("io.k8s.api.core.v1.ServiceSpec", "internalTrafficPolicy", &["Cluster", "Local"]),
-    ("io.k8s.api.core.v1.ServiceSpec", "ipFamilyPolicy", &["SingleStack", "PreferDualStack", "RequireDualStack"]),
-    ("io.k8s.api.core.v1.ServicePort", "protocol", &["SCTP", "TCP", "UDP"]),
-    ("io.k8s.api.core.v1.ContainerPort", "protocol", &["SCTP", "TCP", "UDP"]),
-    ("io.k8s.api.core.v1.EndpointPort", "protocol", &["SCTP", "TCP", "UDP"]),
-    ("io.k8s.api.core.v1.Toleration", "operator", &["Equal", "Exists"]),
-    ("io.k8s.api.core.v1.Toleration", "effect", &["NoExecute", "NoSchedule", "PreferNoSchedule"]),
-    ("io.k8s.api.core.v1.Taint", "effect", &["NoExecute", "NoSchedule", "PreferNoSchedule"]),
-    ("io.k8s.api.core.v1.NodeSelectorRequirement", "operator", &["DoesNotExist", "Exists", "Gt", "In", "Lt", "NotIn"]),
-    ("io.k8s.api.core.v1.SeccompProfile", "type", &["Localhost", "RuntimeDefault", "Unconfined"]),
-    ("io.k8s.api.core.v1.AppArmorProfile", "type", &["Localhost", "RuntimeDefault", "Unconfined"]),
-    ("io.k8s.api.core.v1.SecurityContext", "procMount", &["Default", "Unmasked"]),
-    ("io.k8s.api.core.v1.PodSecurityContext", "fsGroupChangePolicy", &["OnRootMismatch", "Always"]),
-    ("io.k8s.api.core.v1.HTTPGetAction", "scheme", &["HTTP", "HTTPS"]),
-    ("io.k8s.api.core.v1.PersistentVolumeClaimSpec", "volumeMode", &["Block", "Filesystem"]),
-    ("io.k8s.api.core.v1.PersistentVolumeSpec", "volumeMode", &["Block", "Filesystem"]),
-    ("io.k8s.api.core.v1.PersistentVolumeSpec", "persistentVolumeReclaimPolicy", &["Delete", "Recycle", "Retain"]),
-    ("io.k8s.api.core.v1.TopologySpreadConstraint", "whenUnsatisfiable", &["DoNotSchedule", "ScheduleAnyway"]),
-    ("io.k8s.api.core.v1.TopologySpreadConstraint", "nodeAffinityPolicy", &["Honor", "Ignore"]),
-    ("io.k8s.api.core.v1.TopologySpreadConstraint", "nodeTaintsPolicy", &["Honor", "Ignore"]),
-    ("io.k8s.api.core.v1.ContainerResizePolicy", "restartPolicy", &["NotRequired", "RestartContainer"]),
-    ("io.k8s.api.apps.v1.DeploymentStrategy", "type", &["Recreate", "RollingUpdate"]),
-    ("io.k8s.api.apps.v1.StatefulSetSpec", "podManagementPolicy", &["OrderedReady", "Parallel"]),
-    ("io.k8s.api.apps.v1.StatefulSetUpdateStrategy", "type", &["OnDelete", "RollingUpdate"]),
-    ("io.k8s.api.apps.v1.DaemonSetUpdateStrategy", "type", &["OnDelete", "RollingUpdate"]),
-    ("io.k8s.api.batch.v1.JobSpec", "completionMode", &["Indexed", "NonIndexed"]),
-    ("io.k8s.api.batch.v1.CronJobSpec", "concurrencyPolicy", &["Allow", "Forbid", "Replace"]),
-    ("io.k8s.api.networking.v1.HTTPIngressPath", "pathType", &["Exact", "ImplementationSpecific", "Prefix"]),
-    ("io.k8s.api.autoscaling.v2.MetricSpec", "type", &["ContainerResource", "External", "Object", "Pods", "Resource"]),
-    ("io.k8s.api.autoscaling.v2.MetricTarget", "type", &["AverageValue", "Utilization", "Value"]),
-    ("io.k8s.api.autoscaling.v2.HPAScalingPolicy", "type", &["Pods", "Percent"]),
-    ("io.k8s.api.autoscaling.v2.HPAScalingRules", "selectPolicy", &["Disabled", "Max", "Min"]),
-    ("io.k8s.api.policy.v1.PodDisruptionBudgetSpec", "unhealthyPodEvictionPolicy", &["AlwaysAllow", "IfHealthyBudget"]),
+    (
+        "io.k8s.api.core.v1.Container",
+        "imagePullPolicy",
+        &["Always", "IfNotPresent", "Never"],
+    ),
+    (
+        "io.k8s.api.core.v1.Container",
+        "terminationMessagePolicy",
+        &["File", "FallbackToLogsOnError"],
+    ),
+    (
+        "io.k8s.api.core.v1.EphemeralContainer",
+        "imagePullPolicy",
+        &["Always", "IfNotPresent", "Never"],
+    ),
+    (
+        "io.k8s.api.core.v1.PodSpec",
+        "restartPolicy",
+        &["Always", "OnFailure", "Never"],
+    ),
+    (
+        "io.k8s.api.core.v1.PodSpec",
+        "dnsPolicy",
+        &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
+    ),
+    (
+        "io.k8s.api.core.v1.PodSpec",
+        "preemptionPolicy",
+        &["Never", "PreemptLowerPriority"],
+    ),
+    (
+        "io.k8s.api.core.v1.ServiceSpec",
+        "type",
+        &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
+    ),
+    (
+        "io.k8s.api.core.v1.ServiceSpec",
+        "sessionAffinity",
+        &["ClientIP", "None"],
+    ),
+    (
+        "io.k8s.api.core.v1.ServiceSpec",
+        "externalTrafficPolicy",
+        &["Cluster", "Local"],
+    ),
+    (
+        "io.k8s.api.core.v1.ServiceSpec",
+        "internalTrafficPolicy",
+        &["Cluster", "Local"],
+    ),
+    (
+        "io.k8s.api.core.v1.ServiceSpec",
+        "ipFamilyPolicy",
+        &["SingleStack", "PreferDualStack", "RequireDualStack"],
+    ),
+    (
+        "io.k8s.api.core.v1.ServicePort",
+        "protocol",
+        &["SCTP", "TCP", "UDP"],
+    ),
+    (
+        "io.k8s.api.core.v1.ContainerPort",
+        "protocol",
+        &["SCTP", "TCP", "UDP"],
+    ),
+    (
+        "io.k8s.api.core.v1.EndpointPort",
+        "protocol",
+        &["SCTP", "TCP", "UDP"],
+    ),
+    (
+        "io.k8s.api.core.v1.Toleration",
+        "operator",
+        &["Equal", "Exists"],
+    ),
+    (
+        "io.k8s.api.core.v1.Toleration",
+        "effect",
+        &["NoExecute", "NoSchedule", "PreferNoSchedule"],
+    ),
+    (
+        "io.k8s.api.core.v1.Taint",
+        "effect",
+        &["NoExecute", "NoSchedule", "PreferNoSchedule"],
+    ),
+    (
+        "io.k8s.api.core.v1.NodeSelectorRequirement",
+        "operator",
+        &["DoesNotExist", "Exists", "Gt", "In", "Lt", "NotIn"],
+    ),
+    (
+        "io.k8s.api.core.v1.SeccompProfile",
+        "type",
+        &["Localhost", "RuntimeDefault", "Unconfined"],
+    ),
+    (
+        "io.k8s.api.core.v1.AppArmorProfile",
+        "type",
+        &["Localhost", "RuntimeDefault", "Unconfined"],
+    ),
+    (
+        "io.k8s.api.core.v1.SecurityContext",
+        "procMount",
+        &["Default", "Unmasked"],
+    ),
+    (
+        "io.k8s.api.core.v1.PodSecurityContext",
+        "fsGroupChangePolicy",
+        &["OnRootMismatch", "Always"],
+    ),
+    (
+        "io.k8s.api.core.v1.HTTPGetAction",
+        "scheme",
+        &["HTTP", "HTTPS"],
+    ),
+    (
+        "io.k8s.api.core.v1.PersistentVolumeClaimSpec",
+        "volumeMode",
+        &["Block", "Filesystem"],
+    ),
+    (
+        "io.k8s.api.core.v1.PersistentVolumeSpec",
+        "volumeMode",
+        &["Block", "Filesystem"],
+    ),
+    (
+        "io.k8s.api.core.v1.PersistentVolumeSpec",
+        "persistentVolumeReclaimPolicy",
+        &["Delete", "Recycle", "Retain"],
+    ),
+    (
+        "io.k8s.api.core.v1.TopologySpreadConstraint",
+        "whenUnsatisfiable",
+        &["DoNotSchedule", "ScheduleAnyway"],
+    ),
+    (
+        "io.k8s.api.core.v1.TopologySpreadConstraint",
+        "nodeAffinityPolicy",
+        &["Honor", "Ignore"],
+    ),
+    (
+        "io.k8s.api.core.v1.TopologySpreadConstraint",
+        "nodeTaintsPolicy",
+        &["Honor", "Ignore"],
+    ),
+    (
+        "io.k8s.api.core.v1.ContainerResizePolicy",
+        "restartPolicy",
+        &["NotRequired", "RestartContainer"],
+    ),
+    (
+        "io.k8s.api.apps.v1.DeploymentStrategy",
+        "type",
+        &["Recreate", "RollingUpdate"],
+    ),
+    (
+        "io.k8s.api.apps.v1.StatefulSetSpec",
+        "podManagementPolicy",
+        &["OrderedReady", "Parallel"],
+    ),
+    (
+        "io.k8s.api.apps.v1.StatefulSetUpdateStrategy",
+        "type",
+        &["OnDelete", "RollingUpdate"],
+    ),
+    (
+        "io.k8s.api.apps.v1.DaemonSetUpdateStrategy",
+        "type",
+        &["OnDelete", "RollingUpdate"],
+    ),
+    (
+        "io.k8s.api.batch.v1.JobSpec",
+        "completionMode",
+        &["Indexed", "NonIndexed"],
+    ),
+    (
+        "io.k8s.api.batch.v1.CronJobSpec",
+        "concurrencyPolicy",
+        &["Allow", "Forbid", "Replace"],
+    ),
+    (
+        "io.k8s.api.networking.v1.HTTPIngressPath",
+        "pathType",
+        &["Exact", "ImplementationSpecific", "Prefix"],
+    ),
+    (
+        "io.k8s.api.autoscaling.v2.MetricSpec",
+        "type",
+        &[
+            "ContainerResource",
+            "External",
+            "Object",
+            "Pods",
+            "Resource",
+        ],
+    ),
+    (
+        "io.k8s.api.autoscaling.v2.MetricTarget",
+        "type",
+        &["AverageValue", "Utilization", "Value"],
+    ),
+    (
+        "io.k8s.api.autoscaling.v2.HPAScalingPolicy",
+        "type",
+        &["Pods", "Percent"],
+    ),
+    (
+        "io.k8s.api.autoscaling.v2.HPAScalingRules",
+        "selectPolicy",
+        &["Disabled", "Max", "Min"],
+    ),
+    (
+        "io.k8s.api.policy.v1.PodDisruptionBudgetSpec",
+        "unhealthyPodEvictionPolicy",
+        &["AlwaysAllow", "IfHealthyBudget"],
+    ),
 ];
 
 /// Enum values of the items of built-in list fields.
@@ -103,9 +277,18 @@ pub const ITEM_ENUMS: &[(&str, &str, &[&str])] = &[
     (
         "io.k8s.api.core.v1.PersistentVolumeClaimSpec",
         "accessModes",
-        &["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"],
+        &[
+            "ReadOnlyMany",
+            "ReadWriteMany",
+            "ReadWriteOnce",
+            "ReadWriteOncePod",
+        ],
     ),
-    ("io.k8s.api.networking.v1.NetworkPolicySpec", "policyTypes", &["Egress", "Ingress"]),
+    (
+        "io.k8s.api.networking.v1.NetworkPolicySpec",
+        "policyTypes",
+        &["Egress", "Ingress"],
+    ),
 ];
 
 /// `x-kubernetes-list-type: map` lists of built-in types and their keys, with the default of a
@@ -113,16 +296,40 @@ pub const ITEM_ENUMS: &[(&str, &str, &[&str])] = &[
 pub const LIST_MAPS: &[(&str, &str, &[&str])] = &[
     ("io.k8s.api.core.v1.PodSpec", "containers", &["name"]),
     ("io.k8s.api.core.v1.PodSpec", "initContainers", &["name"]),
-    ("io.k8s.api.core.v1.PodSpec", "ephemeralContainers", &["name"]),
+    (
+        "io.k8s.api.core.v1.PodSpec",
+        "ephemeralContainers",
+        &["name"],
+    ),
     ("io.k8s.api.core.v1.PodSpec", "volumes", &["name"]),
     ("io.k8s.api.core.v1.PodSpec", "imagePullSecrets", &["name"]),
     ("io.k8s.api.core.v1.PodSpec", "hostAliases", &["ip"]),
-    ("io.k8s.api.core.v1.PodSpec", "topologySpreadConstraints", &["topologyKey", "whenUnsatisfiable"]),
+    (
+        "io.k8s.api.core.v1.PodSpec",
+        "topologySpreadConstraints",
+        &["topologyKey", "whenUnsatisfiable"],
+    ),
     ("io.k8s.api.core.v1.Container", "env", &["name"]),
-    ("io.k8s.api.core.v1.Container", "ports", &["containerPort", "protocol"]),
-    ("io.k8s.api.core.v1.Container", "volumeMounts", &["mountPath"]),
-    ("io.k8s.api.core.v1.Container", "volumeDevices", &["devicePath"]),
-    ("io.k8s.api.core.v1.ServiceSpec", "ports", &["port", "protocol"]),
+    (
+        "io.k8s.api.core.v1.Container",
+        "ports",
+        &["containerPort", "protocol"],
+    ),
+    (
+        "io.k8s.api.core.v1.Container",
+        "volumeMounts",
+        &["mountPath"],
+    ),
+    (
+        "io.k8s.api.core.v1.Container",
+        "volumeDevices",
+        &["devicePath"],
+    ),
+    (
+        "io.k8s.api.core.v1.ServiceSpec",
+        "ports",
+        &["port", "protocol"],
+    ),
 ];
 
 /// Defaults of list-map keys that may be omitted.
@@ -131,7 +338,11 @@ pub const KEY_DEFAULTS: &[(&str, &str, &str)] = &[
     ("io.k8s.api.core.v1.ServicePort", "protocol", "TCP"),
 ];
 
-fn property_mut<'a>(defs: &'a mut serde_json::Map<String, Json>, def: &str, prop: &str) -> Option<&'a mut Json> {
+fn property_mut<'a>(
+    defs: &'a mut serde_json::Map<String, Json>,
+    def: &str,
+    prop: &str,
+) -> Option<&'a mut Json> {
     defs.get_mut(def)?.get_mut("properties")?.get_mut(prop)
 }
 
@@ -149,7 +360,8 @@ fn apply_overlay(defs: &mut serde_json::Map<String, Json>) {
     for name in FREE_FORM {
         if let Some(def) = defs.get_mut(*name) {
             let description = def.get("description").cloned().unwrap_or(Json::Null);
-            *def = json!({ "description": description, "x-kubernetes-preserve-unknown-fields": true });
+            *def =
+                json!({ "description": description, "x-kubernetes-preserve-unknown-fields": true });
         }
     }
     for (def, prop, values) in ENUMS {
@@ -186,10 +398,19 @@ mod tests {
         let b = builtin_schemas();
         assert!(b.kinds.len() > 90, "{} kinds", b.kinds.len());
         for k in &b.kinds {
-            assert!(b.definitions.contains_key(&k.definition), "{}", k.definition);
+            assert!(
+                b.definitions.contains_key(&k.definition),
+                "{}",
+                k.definition
+            );
         }
         let deploy = &b.definitions["io.k8s.api.apps.v1.DeploymentSpec"];
-        assert!(deploy["description"].as_str().unwrap().contains("desired behavior"));
+        assert!(
+            deploy["description"]
+                .as_str()
+                .unwrap()
+                .contains("desired behavior")
+        );
     }
 
     #[test]
@@ -200,14 +421,25 @@ mod tests {
         let mut confirmed = 0;
         for (def, prop, values) in ENUMS {
             let p = &b.definitions[*def]["properties"][*prop];
-            assert_eq!(p["enum"].as_array().map(Vec::len), Some(values.len()), "{def}.{prop}");
+            assert_eq!(
+                p["enum"].as_array().map(Vec::len),
+                Some(values.len()),
+                "{def}.{prop}"
+            );
             let d = p["description"].as_str().unwrap_or_default();
             let named = values.iter().filter(|v| d.contains(*v)).count();
             confirmed += usize::from(named * 2 >= values.len());
         }
-        assert!(confirmed * 10 >= ENUMS.len() * 8, "only {confirmed} of {} enums confirmed", ENUMS.len());
+        assert!(
+            confirmed * 10 >= ENUMS.len() * 8,
+            "only {confirmed} of {} enums confirmed",
+            ENUMS.len()
+        );
         for (def, prop, _) in LIST_MAPS.iter().chain(ITEM_ENUMS) {
-            assert!(b.definitions[*def]["properties"].get(*prop).is_some(), "{def}.{prop}");
+            assert!(
+                b.definitions[*def]["properties"].get(*prop).is_some(),
+                "{def}.{prop}"
+            );
         }
     }
 }

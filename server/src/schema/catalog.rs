@@ -33,7 +33,11 @@ pub struct KindInfo {
 
 impl KindInfo {
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 }
 
@@ -67,7 +71,9 @@ impl Catalog {
     /// A catalog with the built-in kinds only (compiled once per process, then cloned cheaply
     /// through `Arc`).
     pub fn builtin() -> Arc<Catalog> {
-        BUILTIN.get_or_init(|| Arc::new(Catalog::build_builtin())).clone()
+        BUILTIN
+            .get_or_init(|| Arc::new(Catalog::build_builtin()))
+            .clone()
     }
 
     fn build_builtin() -> Catalog {
@@ -76,10 +82,17 @@ impl Catalog {
         let mut compiler = Compiler::new(&mut arena);
         compiler.compile_definitions(&schemas.definitions);
         let defs = std::mem::take(&mut compiler.defs);
-        let mut catalog =
-            Catalog { arena, kinds: Vec::new(), by_key: HashMap::new(), object_meta: defs.get(OBJECT_META).copied(), defs };
+        let mut catalog = Catalog {
+            arena,
+            kinds: Vec::new(),
+            by_key: HashMap::new(),
+            object_meta: defs.get(OBJECT_META).copied(),
+            defs,
+        };
         for k in schemas.kinds {
-            let Some(&root) = catalog.defs.get(&k.definition) else { continue };
+            let Some(&root) = catalog.defs.get(&k.definition) else {
+                continue;
+            };
             catalog.insert(KindInfo {
                 group: k.group.into(),
                 version: k.version.into(),
@@ -114,7 +127,9 @@ impl Catalog {
     }
 
     pub fn lookup(&self, api_version: &str, kind: &str) -> Option<&KindInfo> {
-        self.by_key.get(&(api_version.to_string(), kind.to_string())).map(|&i| &self.kinds[i])
+        self.by_key
+            .get(&(api_version.to_string(), kind.to_string()))
+            .map(|&i| &self.kinds[i])
     }
 
     pub fn kinds_named<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a KindInfo> + 'a {
@@ -136,15 +151,23 @@ impl Catalog {
             if p.is_dir() {
                 for entry in walkdir::WalkDir::new(p).sort_by_file_name().into_iter() {
                     match entry {
-                        Ok(e) if e.file_type().is_file() && is_manifest_name(e.path()) => files.push(e.into_path()),
+                        Ok(e) if e.file_type().is_file() && is_manifest_name(e.path()) => {
+                            files.push(e.into_path())
+                        }
                         Ok(_) => {}
-                        Err(e) => errors.push(CrdLoadError { path: p.clone(), message: e.to_string() }),
+                        Err(e) => errors.push(CrdLoadError {
+                            path: p.clone(),
+                            message: e.to_string(),
+                        }),
                     }
                 }
             } else if p.is_file() {
                 files.push(p.clone());
             } else {
-                errors.push(CrdLoadError { path: p.clone(), message: "no such file or directory".into() });
+                errors.push(CrdLoadError {
+                    path: p.clone(),
+                    message: "no such file or directory".into(),
+                });
             }
         }
         for f in files {
@@ -159,19 +182,26 @@ impl Catalog {
     /// added.
     pub fn load_crd_file(&mut self, path: &Path) -> Result<usize, String> {
         let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-        let text = String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))?;
         let text = strip_bom(&text);
         let docs: Vec<Json> = if path.extension().is_some_and(|e| e == "json") {
             vec![serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?]
         } else {
-            YamlFile::parse(text).docs.iter().filter_map(|d| d.root().map(|r| r.to_json())).collect()
+            YamlFile::parse(text)
+                .docs
+                .iter()
+                .filter_map(|d| d.root().map(|r| r.to_json()))
+                .collect()
         };
         let mut added = 0;
         for doc in docs {
             let items = match doc.get("kind").and_then(Json::as_str) {
-                Some("List") | Some("CustomResourceDefinitionList") => {
-                    doc.get("items").and_then(Json::as_array).cloned().unwrap_or_default()
-                }
+                Some("List") | Some("CustomResourceDefinitionList") => doc
+                    .get("items")
+                    .and_then(Json::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
                 _ => vec![doc],
             };
             for item in items {
@@ -185,44 +215,62 @@ impl Catalog {
 
     /// Adds the served versions of one CRD.
     pub fn add_crd(&mut self, crd: &Json, path: &Path) -> Result<usize, String> {
-        let name = crd.pointer("/metadata/name").and_then(Json::as_str).unwrap_or("<unnamed>").to_string();
-        let spec = crd.get("spec").ok_or_else(|| format!("CRD {name} has no spec"))?;
-        let group = spec.get("group").and_then(Json::as_str).ok_or_else(|| format!("CRD {name} has no spec.group"))?;
+        let name = crd
+            .pointer("/metadata/name")
+            .and_then(Json::as_str)
+            .unwrap_or("<unnamed>")
+            .to_string();
+        let spec = crd
+            .get("spec")
+            .ok_or_else(|| format!("CRD {name} has no spec"))?;
+        let group = spec
+            .get("group")
+            .and_then(Json::as_str)
+            .ok_or_else(|| format!("CRD {name} has no spec.group"))?;
         let kind = spec
             .pointer("/names/kind")
             .and_then(Json::as_str)
             .ok_or_else(|| format!("CRD {name} has no spec.names.kind"))?;
-        let plural = spec.pointer("/names/plural").and_then(Json::as_str).unwrap_or_default();
+        let plural = spec
+            .pointer("/names/plural")
+            .and_then(Json::as_str)
+            .unwrap_or_default();
         let namespaced = spec.get("scope").and_then(Json::as_str) != Some("Cluster");
         // apiextensions.k8s.io/v1beta1 CRDs may have one schema for all versions.
         let shared_schema = spec.pointer("/validation/openAPIV3Schema");
-        let versions: Vec<(String, Option<&Json>)> = match spec.get("versions").and_then(Json::as_array) {
-            Some(vs) => vs
-                .iter()
-                .filter(|v| v.get("served").and_then(Json::as_bool) != Some(false))
-                .filter_map(|v| {
-                    let n = v.get("name")?.as_str()?.to_string();
-                    let schema = v.pointer("/schema/openAPIV3Schema").or(shared_schema);
-                    Some((n, schema))
-                })
-                .collect(),
-            None => match spec.get("version").and_then(Json::as_str) {
-                Some(v) => vec![(v.to_string(), shared_schema)],
-                None => Vec::new(),
-            },
-        };
+        let versions: Vec<(String, Option<&Json>)> =
+            match spec.get("versions").and_then(Json::as_array) {
+                Some(vs) => vs
+                    .iter()
+                    .filter(|v| v.get("served").and_then(Json::as_bool) != Some(false))
+                    .filter_map(|v| {
+                        let n = v.get("name")?.as_str()?.to_string();
+                        let schema = v.pointer("/schema/openAPIV3Schema").or(shared_schema);
+                        Some((n, schema))
+                    })
+                    .collect(),
+                None => match spec.get("version").and_then(Json::as_str) {
+                    Some(v) => vec![(v.to_string(), shared_schema)],
+                    None => Vec::new(),
+                },
+            };
         if versions.is_empty() {
             return Err(format!("CRD {name} serves no version"));
         }
         let mut added = 0;
         for (version, schema) in versions {
-            let mut schema = schema.cloned().unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+            let mut schema = schema.cloned().unwrap_or_else(
+                || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+            );
             if let Some(obj) = schema.as_object_mut() {
                 let props = obj.entry("properties").or_insert_with(|| json!({}));
                 if let Some(props) = props.as_object_mut() {
                     props.insert("apiVersion".into(), json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
                     props.insert("kind".into(), json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));
-                    let description = props.get("metadata").and_then(|m| m.get("description")).cloned();
+                    let description = props
+                        .get("metadata")
+                        .and_then(|m| m.get("description"))
+                        .cloned();
                     let mut meta = json!({"$ref": format!("#/definitions/{OBJECT_META}")});
                     if let Some(d) = description {
                         meta["description"] = d;
@@ -243,7 +291,10 @@ impl Catalog {
                 plural: plural.into(),
                 namespaced,
                 root,
-                source: KindSource::Crd { path: path.to_path_buf(), name: name.clone() },
+                source: KindSource::Crd {
+                    path: path.to_path_buf(),
+                    name: name.clone(),
+                },
             });
             added += 1;
         }
@@ -252,5 +303,8 @@ impl Catalog {
 }
 
 pub fn is_manifest_name(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
 }

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use regex::Regex;
 use serde_json::{Map, Value as Json};
 
-use super::model::{Additional, ListType, Pattern, SchemaArena, SchemaId, SchemaNode, Types, ValidationRule};
+use super::model::{
+    Additional, ListType, Pattern, SchemaArena, SchemaId, SchemaNode, Types, ValidationRule,
+};
 
 pub struct Compiler<'a> {
     pub arena: &'a mut SchemaArena,
@@ -20,7 +22,12 @@ pub struct Compiler<'a> {
 
 impl<'a> Compiler<'a> {
     pub fn new(arena: &'a mut SchemaArena) -> Self {
-        Compiler { arena, defs: HashMap::new(), strict_null: false, open_objects: true }
+        Compiler {
+            arena,
+            defs: HashMap::new(),
+            strict_null: false,
+            open_objects: true,
+        }
     }
 
     /// Compiles a map of named definitions; they may refer to each other (and to themselves).
@@ -52,7 +59,10 @@ impl<'a> Compiler<'a> {
     }
 
     fn node(&mut self, schema: &Json) -> SchemaNode {
-        let mut node = SchemaNode { strict_null: self.strict_null, ..SchemaNode::default() };
+        let mut node = SchemaNode {
+            strict_null: self.strict_null,
+            ..SchemaNode::default()
+        };
         let Json::Object(obj) = schema else {
             // `true` / `{}`: anything.
             return node;
@@ -60,11 +70,19 @@ impl<'a> Compiler<'a> {
         if let Some(r) = obj.get("$ref").and_then(Json::as_str) {
             node.reference = self.reference(r);
         }
-        node.description = obj.get("description").and_then(Json::as_str).map(Into::into);
+        node.description = obj
+            .get("description")
+            .and_then(Json::as_str)
+            .map(Into::into);
         match obj.get("type") {
             Some(Json::String(t)) => node.types = Types(Types::from_name(t)),
             Some(Json::Array(ts)) => {
-                node.types = Types(ts.iter().filter_map(Json::as_str).map(Types::from_name).fold(0, |a, b| a | b))
+                node.types = Types(
+                    ts.iter()
+                        .filter_map(Json::as_str)
+                        .map(Types::from_name)
+                        .fold(0, |a, b| a | b),
+                )
             }
             _ => {}
         }
@@ -73,13 +91,19 @@ impl<'a> Compiler<'a> {
         }
         node.format = obj.get("format").and_then(Json::as_str).map(Into::into);
         if let Some(Json::Object(props)) = obj.get("properties") {
-            let mut compiled: Vec<(Box<str>, SchemaId)> =
-                props.iter().map(|(k, v)| (k.as_str().into(), self.compile(v))).collect();
+            let mut compiled: Vec<(Box<str>, SchemaId)> = props
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), self.compile(v)))
+                .collect();
             compiled.sort_by(|a, b| a.0.cmp(&b.0));
             node.properties = compiled;
         }
         if let Some(Json::Array(req)) = obj.get("required") {
-            node.required = req.iter().filter_map(Json::as_str).map(Into::into).collect();
+            node.required = req
+                .iter()
+                .filter_map(Json::as_str)
+                .map(Into::into)
+                .collect();
         }
         node.preserve_unknown = flag(obj, "x-kubernetes-preserve-unknown-fields");
         node.int_or_string = flag(obj, "x-kubernetes-int-or-string");
@@ -107,7 +131,10 @@ impl<'a> Compiler<'a> {
             node.enum_values = values.clone();
         }
         if let Some(p) = obj.get("pattern").and_then(Json::as_str) {
-            node.pattern = Some(Pattern { source: p.to_string(), regex: Regex::new(p).ok() });
+            node.pattern = Some(Pattern {
+                source: p.to_string(),
+                regex: Regex::new(p).ok(),
+            });
         }
         node.min_length = obj.get("minLength").and_then(Json::as_u64);
         node.max_length = obj.get("maxLength").and_then(Json::as_u64);
@@ -143,7 +170,11 @@ impl<'a> Compiler<'a> {
             _ => None,
         };
         if let Some(Json::Array(keys)) = obj.get("x-kubernetes-list-map-keys") {
-            node.list_map_keys = keys.iter().filter_map(Json::as_str).map(Into::into).collect();
+            node.list_map_keys = keys
+                .iter()
+                .filter_map(Json::as_str)
+                .map(Into::into)
+                .collect();
         }
         node.default = obj.get("default").cloned();
         for (key, out) in [("allOf", 0), ("anyOf", 1), ("oneOf", 2)] {

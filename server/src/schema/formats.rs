@@ -12,7 +12,11 @@ fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
 /// Kubernetes resource quantities: `500m`, `1.5Gi`, `1e3`.
 pub fn is_quantity(s: &str) -> bool {
     static Q: OnceLock<Regex> = OnceLock::new();
-    re(&Q, r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[munkMGTPE]|[eE][+-]?[0-9]+)?$").is_match(s)
+    re(
+        &Q,
+        r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[munkMGTPE]|[eE][+-]?[0-9]+)?$",
+    )
+    .is_match(s)
 }
 
 /// Checks `value` against `format`; None when it conforms (or the format is not checked).
@@ -27,17 +31,31 @@ pub fn check_string_format(format: &str, value: &str) -> Option<&'static str> {
     static BASE64: OnceLock<Regex> = OnceLock::new();
     static URI: OnceLock<Regex> = OnceLock::new();
     let ok = match format {
-        "date-time" => {
-            re(&DATE_TIME, r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$").is_match(value)
-        }
+        "date-time" => re(
+            &DATE_TIME,
+            r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
+        )
+        .is_match(value),
         "date" => re(&DATE, r"^\d{4}-\d{2}-\d{2}$").is_match(value),
-        "duration" => re(&DURATION, r"^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$|^0$").is_match(value),
+        "duration" => re(
+            &DURATION,
+            r"^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$|^0$",
+        )
+        .is_match(value),
         "hostname" => {
             value.len() <= 253
-                && re(&HOSTNAME, r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$").is_match(value)
+                && re(
+                    &HOSTNAME,
+                    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+                )
+                .is_match(value)
         }
         "email" => re(&EMAIL, r"^[^@\s]+@[^@\s]+\.[^@\s]+$").is_match(value),
-        "uuid" => re(&UUID, r"^(?i)[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$").is_match(value),
+        "uuid" => re(
+            &UUID,
+            r"^(?i)[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$",
+        )
+        .is_match(value),
         "ipv4" => value.parse::<Ipv4Addr>().is_ok(),
         "ipv6" => value.parse::<Ipv6Addr>().is_ok(),
         "cidr" => match value.split_once('/') {
@@ -88,7 +106,16 @@ mod tests {
 
     #[test]
     fn formats() {
-        for q in ["500m", "1.5Gi", "2", "1e3", "0.5", "128974848", "129M", "123Mi"] {
+        for q in [
+            "500m",
+            "1.5Gi",
+            "2",
+            "1e3",
+            "0.5",
+            "128974848",
+            "129M",
+            "123Mi",
+        ] {
             assert!(is_quantity(q), "{q}");
         }
         for q in ["1.5 Gi", "Gi", "5GB", "abc", ""] {
@@ -100,7 +127,10 @@ mod tests {
         assert!(check_string_format("duration", "90 minutes").is_some());
         assert_eq!(check_string_format("cidr", "10.0.0.0/16"), None);
         assert!(check_string_format("cidr", "10.0.0.0/33").is_some());
-        assert_eq!(check_string_format("date-time", "2024-01-31T12:00:00Z"), None);
+        assert_eq!(
+            check_string_format("date-time", "2024-01-31T12:00:00Z"),
+            None
+        );
         assert_eq!(check_string_format("unknown-format", "x"), None);
     }
 }

@@ -81,19 +81,48 @@ pub fn resource_id(root: &Node) -> Option<(Option<&Node>, Option<&Node>)> {
 
 /// Checks one document: identifies its kind, reports unknown and removed APIs, validates it
 /// against its schema. Documents without `apiVersion` and `kind` are left alone.
-pub fn check_document(catalog: &Catalog, root: &Node, options: &SchemaCheckOptions) -> Vec<SchemaIssue> {
-    let mut validator =
-        Validator::new(catalog, ValidationOptions { unknown_fields: options.unknown_fields });
+pub fn check_document(
+    catalog: &Catalog,
+    root: &Node,
+    options: &SchemaCheckOptions,
+) -> Vec<SchemaIssue> {
+    let mut validator = Validator::new(
+        catalog,
+        ValidationOptions {
+            unknown_fields: options.unknown_fields,
+        },
+    );
     check_resource(catalog, root, options, &mut validator);
     validator.issues
 }
 
-fn issue(code: &'static str, severity: Severity, node: &Node, pointer: &str, message: String, fix: Option<SchemaFix>) -> SchemaIssue {
-    SchemaIssue { code, severity, span: node.span, pointer: pointer.into(), message, fix }
+fn issue(
+    code: &'static str,
+    severity: Severity,
+    node: &Node,
+    pointer: &str,
+    message: String,
+    fix: Option<SchemaFix>,
+) -> SchemaIssue {
+    SchemaIssue {
+        code,
+        severity,
+        span: node.span,
+        pointer: pointer.into(),
+        message,
+        fix,
+    }
 }
 
-fn check_resource(catalog: &Catalog, root: &Node, options: &SchemaCheckOptions, validator: &mut Validator<'_>) {
-    let Some((api, kind)) = resource_id(root) else { return };
+fn check_resource(
+    catalog: &Catalog,
+    root: &Node,
+    options: &SchemaCheckOptions,
+    validator: &mut Validator<'_>,
+) {
+    let Some((api, kind)) = resource_id(root) else {
+        return;
+    };
     let issues = &mut validator.issues;
     let (api_node, kind_node) = match (api, kind) {
         (Some(a), Some(k)) => (a, k),
@@ -122,16 +151,33 @@ fn check_resource(catalog: &Catalog, root: &Node, options: &SchemaCheckOptions, 
         (None, None) => return,
     };
     let (Some(api_version), Some(kind)) = (api_node.as_str(), kind_node.as_str()) else {
-        let bad = if api_node.as_str().is_none() { api_node } else { kind_node };
-        issues.push(issue("schema/type", Severity::Error, bad, "", "`apiVersion` and `kind` must be strings".into(), None));
+        let bad = if api_node.as_str().is_none() {
+            api_node
+        } else {
+            kind_node
+        };
+        issues.push(issue(
+            "schema/type",
+            Severity::Error,
+            bad,
+            "",
+            "`apiVersion` and `kind` must be strings".into(),
+            None,
+        ));
         return;
     };
     let (group, _version) = split_api_version(api_version);
-    if CLIENT_SIDE_GROUPS.contains(&group) || api_version.starts_with("skaffold/") {
+    if CLIENT_SIDE_GROUPS.contains(&group)
+        || api_version.starts_with("skaffold/")
+        || api_version == "builtin"
+    {
         return;
     }
-    // `v1 List`: check each item as a resource of its own.
-    if api_version == "v1" && kind == "List" {
+    // `v1 List` and `<Kind>List`: check each item as a resource of its own.
+    let typed_list = kind
+        .strip_suffix("List")
+        .is_some_and(|k| catalog.lookup(api_version, k).is_some());
+    if (api_version == "v1" && kind == "List") || typed_list {
         if let Some(items) = root.get("items").and_then(Node::as_seq) {
             for item in items {
                 check_resource(catalog, item, options, validator);
@@ -144,14 +190,19 @@ fn check_resource(catalog: &Catalog, root: &Node, options: &SchemaCheckOptions, 
     let lifecycle = deprecation::lifecycle(api_version, kind);
     let target = options.kubernetes_version;
     if let Some(l) = lifecycle {
-        let deprecated = KubeVersion { major: l.deprecated.0, minor: l.deprecated.1 };
+        let deprecated = KubeVersion {
+            major: l.deprecated.0,
+            minor: l.deprecated.1,
+        };
         let removed = l.removed.map(|(major, minor)| KubeVersion { major, minor });
         let instead = match (l.replacement, l.note) {
             (Some(r), _) => format!("use `apiVersion: {r}`"),
             (None, Some(note)) => note.to_string(),
             (None, None) => "it has no replacement".into(),
         };
-        let fix = l.replacement.map(|r| SchemaFix::ReplaceValue(vec![r.to_string()]));
+        let fix = l
+            .replacement
+            .map(|r| SchemaFix::ReplaceValue(vec![r.to_string()]));
         match removed {
             Some(r) if target >= r => {
                 validator.issues.push(issue(
@@ -181,7 +232,15 @@ fn check_resource(catalog: &Catalog, root: &Node, options: &SchemaCheckOptions, 
 
     let Some(info) = catalog.lookup(api_version, kind) else {
         if lifecycle.is_none() {
-            unknown_type(catalog, api_node, kind_node, api_version, kind, options, &mut validator.issues);
+            unknown_type(
+                catalog,
+                api_node,
+                kind_node,
+                api_version,
+                kind,
+                options,
+                &mut validator.issues,
+            );
         }
         return;
     };
@@ -199,41 +258,69 @@ fn unknown_type(
 ) {
     let (group, _) = split_api_version(api_version);
     // The kind exists under another apiVersion: the apiVersion is wrong.
-    let versions: Vec<String> = catalog.kinds_named(kind).map(KindInfo::api_version).collect();
+    let versions: Vec<String> = catalog
+        .kinds_named(kind)
+        .map(KindInfo::api_version)
+        .collect();
     if !versions.is_empty() {
-        let mut candidates: Vec<&str> = suggest::suggest(api_version, versions.iter().map(String::as_str), 3);
-        if candidates.is_empty() {
-            candidates = versions.iter().map(String::as_str).collect();
-            candidates.sort_by_key(|v| (v.contains("alpha"), v.contains("beta")));
-            candidates.truncate(3);
-        }
-        let builtin_group = catalog.groups().contains(group);
-        if builtin_group || !group.contains('.') || !candidates.is_empty() {
+        let close: Vec<&str> =
+            suggest::suggest(api_version, versions.iter().map(String::as_str), 3);
+        let builtin_group = catalog.groups().contains(group) || !group.contains('.');
+        // A custom group that happens to have a kind of the same name (knative's Service) is
+        // not a typo unless its apiVersion is close to a real one.
+        if builtin_group || !close.is_empty() {
+            let mut candidates = close;
+            if candidates.is_empty() {
+                candidates = versions.iter().map(String::as_str).collect();
+                candidates.sort_by_key(|v| (v.contains("alpha"), v.contains("beta")));
+                candidates.truncate(3);
+            }
             issues.push(issue(
                 "schema/unknown-api-version",
                 Severity::Error,
                 api_node,
                 "/apiVersion",
-                format!("`{api_version}` is not an apiVersion of {kind}: did you mean {}?", quote_list(&candidates)),
-                Some(SchemaFix::ReplaceValue(candidates.iter().map(|s| s.to_string()).collect())),
+                format!(
+                    "`{api_version}` is not an apiVersion of {kind}: did you mean {}?",
+                    quote_list(&candidates)
+                ),
+                Some(SchemaFix::ReplaceValue(
+                    candidates.iter().map(|s| s.to_string()).collect(),
+                )),
             ));
             return;
         }
     }
     let known_group = catalog.groups().contains(group);
-    if known_group || !group.contains('.') || group.ends_with(".k8s.io") {
+    if known_group || !group.contains('.') {
         // A built-in group (or a misspelled one): the kind or the group is wrong.
-        let in_version: Vec<&str> =
-            catalog.kinds.iter().filter(|k| k.api_version() == api_version).map(|k| k.kind.as_str()).collect();
+        let in_version: Vec<&str> = catalog
+            .kinds
+            .iter()
+            .filter(|k| k.api_version() == api_version)
+            .map(|k| k.kind.as_str())
+            .collect();
         if !in_version.is_empty() {
             let candidates = suggest::suggest(kind, in_version.iter().copied(), 3);
             let message = if candidates.is_empty() {
                 format!("unknown kind `{kind}` in {api_version}")
             } else {
-                format!("unknown kind `{kind}` in {api_version}: did you mean {}?", quote_list(&candidates))
+                format!(
+                    "unknown kind `{kind}` in {api_version}: did you mean {}?",
+                    quote_list(&candidates)
+                )
             };
-            let fix = (!candidates.is_empty()).then(|| SchemaFix::ReplaceValue(candidates.iter().map(|s| s.to_string()).collect()));
-            issues.push(issue("schema/unknown-kind", Severity::Error, kind_node, "/kind", message, fix));
+            let fix = (!candidates.is_empty()).then(|| {
+                SchemaFix::ReplaceValue(candidates.iter().map(|s| s.to_string()).collect())
+            });
+            issues.push(issue(
+                "schema/unknown-kind",
+                Severity::Error,
+                kind_node,
+                "/kind",
+                message,
+                fix,
+            ));
             return;
         }
         let all_versions: Vec<String> = catalog.kinds.iter().map(KindInfo::api_version).collect();
@@ -255,7 +342,9 @@ fn unknown_type(
             api_node,
             "/apiVersion",
             message,
-            (!candidates.is_empty()).then(|| SchemaFix::ReplaceValue(candidates.iter().map(|s| s.to_string()).collect())),
+            (!candidates.is_empty()).then(|| {
+                SchemaFix::ReplaceValue(candidates.iter().map(|s| s.to_string()).collect())
+            }),
         ));
         return;
     }
@@ -279,6 +368,10 @@ fn quote_list(items: &[&str]) -> String {
     match quoted.len() {
         0 => String::new(),
         1 => quoted[0].clone(),
-        _ => format!("{} or {}", quoted[..quoted.len() - 1].join(", "), quoted[quoted.len() - 1]),
+        _ => format!(
+            "{} or {}",
+            quoted[..quoted.len() - 1].join(", "),
+            quoted[quoted.len() - 1]
+        ),
     }
 }

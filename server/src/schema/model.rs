@@ -56,7 +56,11 @@ impl Types {
         match names.len() {
             0 => "any".into(),
             1 => names[0].into(),
-            _ => format!("{} or {}", names[..names.len() - 1].join(", "), names[names.len() - 1]),
+            _ => format!(
+                "{} or {}",
+                names[..names.len() - 1].join(", "),
+                names[names.len() - 1]
+            ),
         }
     }
 }
@@ -184,7 +188,10 @@ impl Default for SchemaNode {
 
 impl SchemaNode {
     pub fn property(&self, name: &str) -> Option<SchemaId> {
-        self.properties.binary_search_by(|(k, _)| (**k).cmp(name)).ok().map(|i| self.properties[i].1)
+        self.properties
+            .binary_search_by(|(k, _)| (**k).cmp(name))
+            .ok()
+            .map(|i| self.properties[i].1)
     }
 }
 
@@ -218,13 +225,17 @@ impl SchemaArena {
     /// The description of a node, falling back to the one of what it refers to.
     pub fn description(&self, id: SchemaId) -> Option<&str> {
         let node = self.get(id);
-        node.description.as_deref().or_else(|| node.reference.and_then(|r| self.description(r)))
+        node.description
+            .as_deref()
+            .or_else(|| node.reference.and_then(|r| self.description(r)))
     }
 
     /// The default of a node, falling back to the one of what it refers to.
     pub fn default_value(&self, id: SchemaId) -> Option<&Json> {
         let node = self.get(id);
-        node.default.as_ref().or_else(|| node.reference.and_then(|r| self.default_value(r)))
+        node.default
+            .as_ref()
+            .or_else(|| node.reference.and_then(|r| self.default_value(r)))
     }
 
     /// The schema of property `name` of the object schema `id` (following `$ref`s and allOf).
@@ -253,7 +264,11 @@ impl SchemaArena {
     pub fn type_label(&self, id: SchemaId) -> String {
         let node = self.get(self.resolve(id));
         if node.int_or_string {
-            return if node.format.as_deref() == Some("quantity") { "quantity".into() } else { "integer or string".into() };
+            return if node.format.as_deref() == Some("quantity") {
+                "quantity".into()
+            } else {
+                "integer or string".into()
+            };
         }
         if let Some(name) = &node.name {
             let short = name.rsplit('.').next().unwrap_or(name);

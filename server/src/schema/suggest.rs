@@ -16,7 +16,9 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=n {
         for j in 1..=m {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[i - 2][j - 2] + 1);
             }
@@ -56,9 +58,18 @@ mod tests {
     #[test]
     fn typos_find_their_word() {
         assert_eq!(edit_distance("contaienrs", "containers"), 1);
-        assert_eq!(suggest("contaienrs", ["containers", "initContainers", "volumes"], 3), vec!["containers"]);
-        assert_eq!(suggest("Deploymnet", ["Deployment", "DaemonSet"], 3), vec!["Deployment"]);
-        assert_eq!(suggest("imagepullpolicy", ["imagePullPolicy"], 3), vec!["imagePullPolicy"]);
+        assert_eq!(
+            suggest("contaienrs", ["containers", "initContainers", "volumes"], 3),
+            vec!["containers"]
+        );
+        assert_eq!(
+            suggest("Deploymnet", ["Deployment", "DaemonSet"], 3),
+            vec!["Deployment"]
+        );
+        assert_eq!(
+            suggest("imagepullpolicy", ["imagePullPolicy"], 3),
+            vec!["imagePullPolicy"]
+        );
         assert!(suggest("xyz", ["containers"], 3).is_empty());
     }
 }

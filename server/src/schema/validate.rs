@@ -42,7 +42,9 @@ pub struct ValidationOptions {
 
 impl Default for ValidationOptions {
     fn default() -> Self {
-        ValidationOptions { unknown_fields: Some(Severity::Error) }
+        ValidationOptions {
+            unknown_fields: Some(Severity::Error),
+        }
     }
 }
 
@@ -64,7 +66,12 @@ struct Place {
 
 impl<'a> Validator<'a> {
     pub fn new(catalog: &'a Catalog, options: ValidationOptions) -> Self {
-        Validator { catalog, options, issues: Vec::new(), path: Vec::new() }
+        Validator {
+            catalog,
+            options,
+            issues: Vec::new(),
+            path: Vec::new(),
+        }
     }
 
     /// Validates a whole resource against its kind's root schema.
@@ -96,15 +103,33 @@ impl<'a> Validator<'a> {
                 s.push_str(seg);
             }
         }
-        if s.is_empty() { "the resource".into() } else { s }
+        if s.is_empty() {
+            "the resource".into()
+        } else {
+            s
+        }
     }
 
-    fn report(&mut self, code: &'static str, severity: Severity, span: Span, message: String, fix: Option<SchemaFix>) {
+    fn report(
+        &mut self,
+        code: &'static str,
+        severity: Severity,
+        span: Span,
+        message: String,
+        fix: Option<SchemaFix>,
+    ) {
         if self.issues.len() >= MAX_ISSUES {
             return;
         }
         let pointer = self.pointer();
-        self.issues.push(SchemaIssue { code, severity, span, pointer, message, fix });
+        self.issues.push(SchemaIssue {
+            code,
+            severity,
+            span,
+            pointer,
+            message,
+            fix,
+        });
     }
 
     fn name_of(&self, node: &SchemaNode) -> String {
@@ -125,7 +150,10 @@ impl<'a> Validator<'a> {
                     "schema/null",
                     Severity::Warning,
                     node.span,
-                    format!("`{}` is not nullable: the API server drops a null here", self.dotted()),
+                    format!(
+                        "`{}` is not nullable: the API server drops a null here",
+                        self.dotted()
+                    ),
                     None,
                 );
             }
@@ -137,7 +165,8 @@ impl<'a> Validator<'a> {
         if !s.enum_values.is_empty() && !enum_contains(&s.enum_values, &node.value) {
             let allowed: Vec<String> = s.enum_values.iter().map(json_text).collect();
             let shown = node_text(&node.value);
-            let mut candidates: Vec<&str> = suggest(&shown, allowed.iter().map(String::as_str), allowed.len());
+            let mut candidates: Vec<&str> =
+                suggest(&shown, allowed.iter().map(String::as_str), allowed.len());
             for a in &allowed {
                 if !candidates.contains(&a.as_str()) {
                     candidates.push(a);
@@ -148,8 +177,13 @@ impl<'a> Validator<'a> {
                 "schema/enum",
                 Severity::Error,
                 node.span,
-                format!("`{shown}` is not an allowed value for `{key_name}`: expected one of {}", allowed.join(", ")),
-                Some(SchemaFix::ReplaceValue(candidates.into_iter().map(str::to_string).collect())),
+                format!(
+                    "`{shown}` is not an allowed value for `{key_name}`: expected one of {}",
+                    allowed.join(", ")
+                ),
+                Some(SchemaFix::ReplaceValue(
+                    candidates.into_iter().map(str::to_string).collect(),
+                )),
             );
         }
         match &node.value {
@@ -160,7 +194,8 @@ impl<'a> Validator<'a> {
             Value::Map(entries) => self.check_object(node, entries, s, place),
             _ => {}
         }
-        let (all_of, any_of, one_of, not) = (s.all_of.clone(), s.any_of.clone(), s.one_of.clone(), s.not);
+        let (all_of, any_of, one_of, not) =
+            (s.all_of.clone(), s.any_of.clone(), s.one_of.clone(), s.not);
         for sub in all_of {
             self.check(node, sub, place);
         }
@@ -169,18 +204,27 @@ impl<'a> Validator<'a> {
                 "schema/any-of",
                 Severity::Error,
                 node.span,
-                format!("`{}` matches none of the schemas it may take", self.dotted()),
+                format!(
+                    "`{}` matches none of the schemas it may take",
+                    self.dotted()
+                ),
                 None,
             );
         }
         if !one_of.is_empty() {
-            let n = one_of.iter().filter(|&&sub| self.matches(node, sub, place)).count();
+            let n = one_of
+                .iter()
+                .filter(|&&sub| self.matches(node, sub, place))
+                .count();
             if n != 1 {
                 self.report(
                     "schema/one-of",
                     Severity::Error,
                     node.span,
-                    format!("`{}` must match exactly one of its schemas; it matches {n}", self.dotted()),
+                    format!(
+                        "`{}` must match exactly one of its schemas; it matches {n}",
+                        self.dotted()
+                    ),
                     None,
                 );
             }
@@ -212,9 +256,14 @@ impl<'a> Validator<'a> {
         let v = &node.value;
         if s.int_or_string {
             let quantity = s.format.as_deref() == Some("quantity");
-            let ok = matches!(v, Value::Int(_) | Value::Str(_)) || (quantity && matches!(v, Value::Float(_)));
+            let ok = matches!(v, Value::Int(_) | Value::Str(_))
+                || (quantity && matches!(v, Value::Float(_)));
             if !ok {
-                let expected = if quantity { "a quantity (string or number)" } else { "an integer or a string" };
+                let expected = if quantity {
+                    "a quantity (string or number)"
+                } else {
+                    "an integer or a string"
+                };
                 self.type_issue(node, expected);
                 return false;
             }
@@ -226,7 +275,10 @@ impl<'a> Validator<'a> {
                     "schema/format",
                     Severity::Error,
                     node.span,
-                    format!("`{text}` is not a valid quantity for `{}` (such as 500m, 128Mi or 2)", self.dotted()),
+                    format!(
+                        "`{text}` is not a valid quantity for `{}` (such as 500m, 128Mi or 2)",
+                        self.dotted()
+                    ),
                     None,
                 );
                 return false;
@@ -248,7 +300,11 @@ impl<'a> Validator<'a> {
         };
         if !ok {
             let expected = t.describe();
-            let article = if expected.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+            let article = if expected.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
             self.type_issue(node, &format!("{article} {expected}"));
         }
         ok
@@ -297,7 +353,11 @@ impl<'a> Validator<'a> {
                 "schema/pattern",
                 Severity::Error,
                 node.span,
-                format!("`{text}` does not match the pattern `{}` required for `{}`", p.source, self.dotted()),
+                format!(
+                    "`{text}` does not match the pattern `{}` required for `{}`",
+                    p.source,
+                    self.dotted()
+                ),
                 None,
             );
         }
@@ -309,7 +369,10 @@ impl<'a> Validator<'a> {
                 "schema/min-length",
                 Severity::Error,
                 node.span,
-                format!("`{}` must be at least {min} characters long (it has {len})", self.dotted()),
+                format!(
+                    "`{}` must be at least {min} characters long (it has {len})",
+                    self.dotted()
+                ),
                 None,
             );
         }
@@ -320,7 +383,10 @@ impl<'a> Validator<'a> {
                 "schema/max-length",
                 Severity::Error,
                 node.span,
-                format!("`{}` must be at most {max} characters long (it has {len})", self.dotted()),
+                format!(
+                    "`{}` must be at most {max} characters long (it has {len})",
+                    self.dotted()
+                ),
                 None,
             );
         }
@@ -328,27 +394,53 @@ impl<'a> Validator<'a> {
 
     fn check_number(&mut self, node: &Node, x: f64, s: &SchemaNode) {
         if let Some(min) = s.minimum {
-            let bad = if s.exclusive_minimum { x <= min } else { x < min };
+            let bad = if s.exclusive_minimum {
+                x <= min
+            } else {
+                x < min
+            };
             if bad {
-                let rel = if s.exclusive_minimum { "greater than" } else { "at least" };
+                let rel = if s.exclusive_minimum {
+                    "greater than"
+                } else {
+                    "at least"
+                };
                 self.report(
                     "schema/minimum",
                     Severity::Error,
                     node.span,
-                    format!("`{}` must be {rel} {}, found {}", self.dotted(), fmt_num(min), fmt_num(x)),
+                    format!(
+                        "`{}` must be {rel} {}, found {}",
+                        self.dotted(),
+                        fmt_num(min),
+                        fmt_num(x)
+                    ),
                     None,
                 );
             }
         }
         if let Some(max) = s.maximum {
-            let bad = if s.exclusive_maximum { x >= max } else { x > max };
+            let bad = if s.exclusive_maximum {
+                x >= max
+            } else {
+                x > max
+            };
             if bad {
-                let rel = if s.exclusive_maximum { "less than" } else { "at most" };
+                let rel = if s.exclusive_maximum {
+                    "less than"
+                } else {
+                    "at most"
+                };
                 self.report(
                     "schema/maximum",
                     Severity::Error,
                     node.span,
-                    format!("`{}` must be {rel} {}, found {}", self.dotted(), fmt_num(max), fmt_num(x)),
+                    format!(
+                        "`{}` must be {rel} {}, found {}",
+                        self.dotted(),
+                        fmt_num(max),
+                        fmt_num(x)
+                    ),
                     None,
                 );
             }
@@ -386,7 +478,11 @@ impl<'a> Validator<'a> {
                 "schema/min-items",
                 Severity::Error,
                 node.span,
-                format!("`{}` must have at least {min} item{} (it has {n})", self.dotted(), plural(min)),
+                format!(
+                    "`{}` must have at least {min} item{} (it has {n})",
+                    self.dotted(),
+                    plural(min)
+                ),
                 None,
             );
         }
@@ -397,7 +493,11 @@ impl<'a> Validator<'a> {
                 "schema/max-items",
                 Severity::Error,
                 node.span,
-                format!("`{}` must have at most {max} item{} (it has {n})", self.dotted(), plural(max)),
+                format!(
+                    "`{}` must have at most {max} item{} (it has {n})",
+                    self.dotted(),
+                    plural(max)
+                ),
                 None,
             );
         }
@@ -408,7 +508,11 @@ impl<'a> Validator<'a> {
                 let keys = s.list_map_keys.clone();
                 let defaults: Vec<Option<Json>> = keys
                     .iter()
-                    .map(|k| item_schema.and_then(|i| self.catalog.arena.property(i, k)).and_then(|p| self.catalog.arena.default_value(p).cloned()))
+                    .map(|k| {
+                        item_schema
+                            .and_then(|i| self.catalog.arena.property(i, k))
+                            .and_then(|p| self.catalog.arena.default_value(p).cloned())
+                    })
                     .collect();
                 self.check_unique(
                     items,
@@ -416,7 +520,12 @@ impl<'a> Validator<'a> {
                         let fields: Vec<Json> = keys
                             .iter()
                             .zip(&defaults)
-                            .map(|(k, d)| item.get(k).map(Node::to_json).or_else(|| d.clone()).unwrap_or(Json::Null))
+                            .map(|(k, d)| {
+                                item.get(k)
+                                    .map(Node::to_json)
+                                    .or_else(|| d.clone())
+                                    .unwrap_or(Json::Null)
+                            })
                             .collect();
                         Some(Json::Array(fields))
                     },
@@ -441,7 +550,9 @@ impl<'a> Validator<'a> {
             let Some(k) = key(item) else { continue };
             if let Some((_, first)) = seen.iter().find(|(s, _)| *s == k) {
                 let shown = match &k {
-                    Json::Array(parts) => parts.iter().map(json_text).collect::<Vec<_>>().join(", "),
+                    Json::Array(parts) => {
+                        parts.iter().map(json_text).collect::<Vec<_>>().join(", ")
+                    }
                     other => json_text(other),
                 };
                 let list = self.dotted();
@@ -461,12 +572,16 @@ impl<'a> Validator<'a> {
     }
 
     fn check_object(&mut self, node: &Node, entries: &[Entry], s: &SchemaNode, place: Place) {
-        let owner = place.key.unwrap_or_else(|| entries.first().map_or(node.span, |e| e.key_span));
+        let owner = place
+            .key
+            .unwrap_or_else(|| entries.first().map_or(node.span, |e| e.key_span));
         // Required fields.
         let mut missing: Vec<(String, Option<Json>)> = Vec::new();
         for req in &s.required {
             if !entries.iter().any(|e| e.key == **req) {
-                let default = s.property(req).and_then(|p| self.catalog.arena.default_value(p).cloned());
+                let default = s
+                    .property(req)
+                    .and_then(|p| self.catalog.arena.default_value(p).cloned());
                 missing.push((req.to_string(), default));
             }
         }
@@ -474,11 +589,25 @@ impl<'a> Validator<'a> {
             let names: Vec<String> = missing.iter().map(|(n, _)| format!("`{n}`")).collect();
             let what = self.name_of(s);
             let message = if names.len() == 1 {
-                format!("missing required field {} in {what} `{}`", names[0], self.dotted())
+                format!(
+                    "missing required field {} in {what} `{}`",
+                    names[0],
+                    self.dotted()
+                )
             } else {
-                format!("missing required fields {} in {what} `{}`", names.join(", "), self.dotted())
+                format!(
+                    "missing required fields {} in {what} `{}`",
+                    names.join(", "),
+                    self.dotted()
+                )
             };
-            self.report("schema/required", Severity::Error, owner, message, Some(SchemaFix::AddFields(missing)));
+            self.report(
+                "schema/required",
+                Severity::Error,
+                owner,
+                message,
+                Some(SchemaFix::AddFields(missing)),
+            );
         }
         let count = entries.len() as u64;
         if let Some(min) = s.min_properties
@@ -488,7 +617,11 @@ impl<'a> Validator<'a> {
                 "schema/min-properties",
                 Severity::Error,
                 owner,
-                format!("`{}` must have at least {min} field{}", self.dotted(), plural(min)),
+                format!(
+                    "`{}` must have at least {min} field{}",
+                    self.dotted(),
+                    plural(min)
+                ),
                 None,
             );
         }
@@ -499,14 +632,20 @@ impl<'a> Validator<'a> {
                 "schema/max-properties",
                 Severity::Error,
                 owner,
-                format!("`{}` must have at most {max} field{}", self.dotted(), plural(max)),
+                format!(
+                    "`{}` must have at most {max} field{}",
+                    self.dotted(),
+                    plural(max)
+                ),
                 None,
             );
         }
         let embedded = s.embedded_resource;
         for e in entries {
             self.path.push(e.key.clone());
-            let child_place = Place { key: Some(e.key_span) };
+            let child_place = Place {
+                key: Some(e.key_span),
+            };
             if let Some(p) = s.property(&e.key) {
                 self.check(&e.value, p, child_place);
             } else if embedded && matches!(e.key.as_str(), "apiVersion" | "kind" | "metadata") {
@@ -529,23 +668,35 @@ impl<'a> Validator<'a> {
     }
 
     fn unknown_field(&mut self, e: &Entry, s: &SchemaNode) {
-        let Some(severity) = self.options.unknown_fields else { return };
+        let Some(severity) = self.options.unknown_fields else {
+            return;
+        };
         // The parent path (the entry's key is already pushed).
         let parent = self.dotted_parent_of_last();
         let names = s.properties.iter().map(|(k, _)| &**k);
         let suggestions = suggest(&e.key, names, 3);
-        let at = if parent.is_empty() { String::new() } else { format!(" in `{parent}`") };
+        let at = if parent.is_empty() {
+            String::new()
+        } else {
+            format!(" in `{parent}`")
+        };
         let message = match suggestions.first() {
             Some(best) => format!("unknown field `{}`{at}: did you mean `{best}`?", e.key),
             None => format!("unknown field `{}`{at}", e.key),
         };
-        let fix = suggestions.first().map(|b| SchemaFix::RenameKey(b.to_string()));
+        let fix = suggestions
+            .first()
+            .map(|b| SchemaFix::RenameKey(b.to_string()));
         self.report("schema/unknown-field", severity, e.key_span, message, fix);
     }
 
     fn dotted_parent_of_last(&mut self) -> String {
         let last = self.path.pop();
-        let s = if self.path.is_empty() { String::new() } else { self.dotted() };
+        let s = if self.path.is_empty() {
+            String::new()
+        } else {
+            self.dotted()
+        };
         if let Some(l) = last {
             self.path.push(l);
         }
@@ -558,7 +709,11 @@ fn plural(n: u64) -> &'static str {
 }
 
 fn fmt_num(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 { format!("{}", x as i64) } else { format!("{x}") }
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
 }
 
 fn json_text(v: &Json) -> String {

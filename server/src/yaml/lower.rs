@@ -75,7 +75,9 @@ pub fn parse_tree(text: &str, old: Option<&Tree>) -> Option<Tree> {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
             let mut parser = Parser::new();
-            parser.set_language(&tree_sitter_yaml::LANGUAGE.into()).ok()?;
+            parser
+                .set_language(&tree_sitter_yaml::LANGUAGE.into())
+                .ok()?;
             *slot = Some(parser);
         }
         slot.as_mut()?.parse(text, old)
@@ -99,7 +101,12 @@ pub fn lower_document(text: &str) -> LoweredDocument {
 }
 
 pub fn lower_tree(text: &str, tree: &Tree) -> LoweredDocument {
-    let mut lowerer = Lowerer { src: text, anchors: HashMap::new(), budget: ALIAS_BUDGET, issues: Vec::new() };
+    let mut lowerer = Lowerer {
+        src: text,
+        anchors: HashMap::new(),
+        budget: ALIAS_BUDGET,
+        issues: Vec::new(),
+    };
     let root = tree.root_node();
     if root.has_error() {
         lowerer.report_syntax_errors(root);
@@ -118,7 +125,10 @@ pub fn lower_tree(text: &str, tree: &Tree) -> LoweredDocument {
             }
         }
     }
-    LoweredDocument { root: value, issues: lowerer.issues }
+    LoweredDocument {
+        root: value,
+        issues: lowerer.issues,
+    }
 }
 
 struct Lowerer<'a> {
@@ -138,7 +148,12 @@ impl<'a> Lowerer<'a> {
     }
 
     fn issue(&mut self, kind: YamlIssueKind, span: Span, message: String) {
-        self.issues.push(YamlIssue { kind, span, message, related: None });
+        self.issues.push(YamlIssue {
+            kind,
+            span,
+            message,
+            related: None,
+        });
     }
 
     fn report_syntax_errors(&mut self, root: TsNode) {
@@ -161,7 +176,11 @@ impl<'a> Lowerer<'a> {
                 found += 1;
                 let what = n.kind();
                 let at = n.start_byte();
-                self.issue(YamlIssueKind::Syntax, Span::new(at, at), format!("syntax error: missing `{what}`"));
+                self.issue(
+                    YamlIssueKind::Syntax,
+                    Span::new(at, at),
+                    format!("syntax error: missing `{what}`"),
+                );
                 continue;
             }
             if n.is_error() {
@@ -179,22 +198,30 @@ impl<'a> Lowerer<'a> {
 
     fn report_error_node(&mut self, n: TsNode) {
         let start = n.start_byte();
-        let line_start = self.src[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = self.src[start..].find('\n').map_or(self.src.len(), |i| start + i);
-        let line = &self.src[line_start..line_end];
+        let line_end = self.src[start..]
+            .find('\n')
+            .map_or(self.src.len(), |i| start + i);
         if let Some((at, len, message)) = unclosed_delimiter(&self.src[n.byte_range()]) {
             let at = n.start_byte() + at;
             self.issue(YamlIssueKind::Syntax, Span::new(at, at + len), message);
             return;
         }
-        let end = n.end_byte().min(line_end).max(start + 1).min(self.src.len());
+        let end = n
+            .end_byte()
+            .min(line_end)
+            .max(start + 1)
+            .min(self.src.len());
         let snippet: String = self.src[start..end].trim().chars().take(40).collect();
         let message = if snippet.is_empty() {
             "syntax error: this YAML could not be parsed".to_string()
         } else {
             format!("syntax error: could not parse `{snippet}`")
         };
-        self.issue(YamlIssueKind::Syntax, Span::new(start, end.max(start)), message);
+        self.issue(
+            YamlIssueKind::Syntax,
+            Span::new(start, end.max(start)),
+            message,
+        );
     }
 
     /// Lowers a value node. `parent_indent` is the column of the enclosing block collection.
@@ -252,7 +279,13 @@ impl<'a> Lowerer<'a> {
         Some(node)
     }
 
-    fn lower_content(&mut self, n: TsNode, tag: Option<&str>, depth: usize, parent_indent: i64) -> Node {
+    fn lower_content(
+        &mut self,
+        n: TsNode,
+        tag: Option<&str>,
+        depth: usize,
+        parent_indent: i64,
+    ) -> Node {
         let span = span_of(n);
         match n.kind() {
             "plain_scalar" => {
@@ -269,7 +302,11 @@ impl<'a> Lowerer<'a> {
                 let value = match fold_flow(inner, double, !double) {
                     Ok(s) => s,
                     Err(e) => {
-                        self.issue(YamlIssueKind::InvalidEscape, span, format!("invalid string: {e}"));
+                        self.issue(
+                            YamlIssueKind::InvalidEscape,
+                            span,
+                            format!("invalid string: {e}"),
+                        );
                         inner.to_string()
                     }
                 };
@@ -281,7 +318,11 @@ impl<'a> Lowerer<'a> {
                 let value = match decode_block(text, parent_indent) {
                     Ok(s) => s,
                     Err(e) => {
-                        self.issue(YamlIssueKind::Syntax, span, format!("invalid block scalar: {e}"));
+                        self.issue(
+                            YamlIssueKind::Syntax,
+                            span,
+                            format!("invalid block scalar: {e}"),
+                        );
                         String::new()
                     }
                 };
@@ -294,7 +335,11 @@ impl<'a> Lowerer<'a> {
                 let mut cursor = n.walk();
                 for pair in n.named_children(&mut cursor) {
                     if pair.kind() == "block_mapping_pair" {
-                        pairs.push((pair.child_by_field_name("key"), pair.child_by_field_name("value"), pair));
+                        pairs.push((
+                            pair.child_by_field_name("key"),
+                            pair.child_by_field_name("value"),
+                            pair,
+                        ));
                     }
                 }
                 self.lower_mapping(span, pairs, depth, indent)
@@ -304,9 +349,11 @@ impl<'a> Lowerer<'a> {
                 let mut cursor = n.walk();
                 for item in n.named_children(&mut cursor) {
                     match item.kind() {
-                        "flow_pair" => {
-                            pairs.push((item.child_by_field_name("key"), item.child_by_field_name("value"), item))
-                        }
+                        "flow_pair" => pairs.push((
+                            item.child_by_field_name("key"),
+                            item.child_by_field_name("value"),
+                            item,
+                        )),
                         "flow_node" => pairs.push((Some(item), None, item)),
                         _ => {}
                     }
@@ -322,8 +369,9 @@ impl<'a> Lowerer<'a> {
                         continue;
                     }
                     let mut c2 = item.walk();
-                    let content =
-                        item.named_children(&mut c2).find(|c| matches!(c.kind(), "block_node" | "flow_node"));
+                    let content = item
+                        .named_children(&mut c2)
+                        .find(|c| matches!(c.kind(), "block_node" | "flow_node"));
                     let node = match content {
                         Some(c) => self.lower(c, depth + 1, indent),
                         None => {
@@ -348,8 +396,17 @@ impl<'a> Lowerer<'a> {
                             }
                         }
                         "flow_pair" => {
-                            let pair = (item.child_by_field_name("key"), item.child_by_field_name("value"), item);
-                            items.push(self.lower_mapping(span_of(item), vec![pair], depth + 1, parent_indent));
+                            let pair = (
+                                item.child_by_field_name("key"),
+                                item.child_by_field_name("value"),
+                                item,
+                            );
+                            items.push(self.lower_mapping(
+                                span_of(item),
+                                vec![pair],
+                                depth + 1,
+                                parent_indent,
+                            ));
                         }
                         _ => {}
                     }
@@ -378,7 +435,10 @@ impl<'a> Lowerer<'a> {
             if pos >= bytes.len() {
                 break;
             }
-            if self.src[pos..line_end].trim_matches([' ', '\t', '\r']).is_empty() {
+            if self.src[pos..line_end]
+                .trim_matches([' ', '\t', '\r'])
+                .is_empty()
+            {
                 last_good = (line_end + 1).min(bytes.len());
                 pos = last_good;
             } else {
@@ -392,7 +452,11 @@ impl<'a> Lowerer<'a> {
         let span = span_of(n);
         let name = self.text(n).trim_start_matches('*');
         let Some((target, size)) = self.anchors.get(name) else {
-            self.issue(YamlIssueKind::UnknownAlias, span, format!("unknown alias `*{name}`: no anchor `&{name}` before it"));
+            self.issue(
+                YamlIssueKind::UnknownAlias,
+                span,
+                format!("unknown alias `*{name}`: no anchor `&{name}` before it"),
+            );
             return Node::new(Value::Null, span);
         };
         if *size > self.budget {
@@ -413,7 +477,11 @@ impl<'a> Lowerer<'a> {
         };
         let Some(core) = core_tag(tag) else {
             // Application tags and the non-specific `!` do not change the value here.
-            return if tag == "!" { Value::Str(raw.to_string()) } else { resolve_plain(raw) };
+            return if tag == "!" {
+                Value::Str(raw.to_string())
+            } else {
+                resolve_plain(raw)
+            };
         };
         let parsed = match core {
             "str" => Some(Value::Str(raw.to_string())),
@@ -423,7 +491,9 @@ impl<'a> Lowerer<'a> {
                 _ => None,
             },
             "int" => raw.parse::<i64>().ok().map(Value::Int),
-            "float" => parse_float(raw).or_else(|| raw.parse::<i64>().ok().map(|i| i as f64)).map(Value::Float),
+            "float" => parse_float(raw)
+                .or_else(|| raw.parse::<i64>().ok().map(|i| i as f64))
+                .map(Value::Float),
             "null" => matches!(raw, "~" | "null" | "").then_some(Value::Null),
             // !!binary, !!timestamp, !!map, !!seq… keep the text.
             _ => Some(Value::Str(raw.to_string())),
@@ -455,7 +525,9 @@ impl<'a> Lowerer<'a> {
                 Some(k) => {
                     let is_merge = self.is_merge_key(k);
                     let key_node = self.lower(k, depth + 1, indent);
-                    let text = key_node.as_ref().map_or_else(String::new, |kn| key_string(&kn.value));
+                    let text = key_node
+                        .as_ref()
+                        .map_or_else(String::new, |kn| key_string(&kn.value));
                     (text, span_of(k), is_merge)
                 }
                 None => {
@@ -475,7 +547,11 @@ impl<'a> Lowerer<'a> {
                 merges.push(value_node);
                 continue;
             }
-            entries.push(Entry { key: key_text, key_span, value: value_node });
+            entries.push(Entry {
+                key: key_text,
+                key_span,
+                value: value_node,
+            });
         }
         self.report_duplicates(&entries);
         if !merges.is_empty() {
@@ -489,7 +565,8 @@ impl<'a> Lowerer<'a> {
             return false;
         }
         let mut cursor = k.walk();
-        k.named_children(&mut cursor).any(|c| c.kind() == "plain_scalar")
+        k.named_children(&mut cursor)
+            .any(|c| c.kind() == "plain_scalar")
     }
 
     fn report_duplicates(&mut self, entries: &[Entry]) {
@@ -507,7 +584,9 @@ impl<'a> Lowerer<'a> {
             self.issues.push(YamlIssue {
                 kind: YamlIssueKind::DuplicateKey,
                 span,
-                message: format!("duplicate key `{key}`: the last value wins, the first one is ignored"),
+                message: format!(
+                    "duplicate key `{key}`: the last value wins, the first one is ignored"
+                ),
                 related: Some(first),
             });
         }
@@ -540,7 +619,8 @@ impl<'a> Lowerer<'a> {
                 ),
             }
         }
-        let mut present: std::collections::HashSet<String> = entries.iter().map(|e| e.key.clone()).collect();
+        let mut present: std::collections::HashSet<String> =
+            entries.iter().map(|e| e.key.clone()).collect();
         for source in sources {
             if let Value::Map(src_entries) = source.value {
                 for e in src_entries {
@@ -555,7 +635,10 @@ impl<'a> Lowerer<'a> {
 
 /// The tag's name in the YAML core schema (`!!int` → `int`), if it is one.
 fn core_tag(tag: &str) -> Option<&str> {
-    tag.strip_prefix("!!").or_else(|| tag.strip_prefix("!<tag:yaml.org,2002:").and_then(|t| t.strip_suffix('>')))
+    tag.strip_prefix("!!").or_else(|| {
+        tag.strip_prefix("!<tag:yaml.org,2002:")
+            .and_then(|t| t.strip_suffix('>'))
+    })
 }
 
 /// A key as JSON writes it: strings as they are, other scalars in their canonical text.
@@ -577,7 +660,11 @@ fn float_key(f: f64) -> String {
     if f.is_nan() {
         ".nan".into()
     } else if f.is_infinite() {
-        if f > 0.0 { ".inf".into() } else { "-.inf".into() }
+        if f > 0.0 {
+            ".inf".into()
+        } else {
+            "-.inf".into()
+        }
     } else {
         f.to_string()
     }
@@ -644,7 +731,18 @@ pub fn unclosed_delimiter(text: &str) -> Option<(usize, usize, String)> {
                     i += 1;
                 }
                 if !closed {
-                    return Some((open, 1, format!("syntax error: this {} string is never closed", if b == b'"' { "double-quoted" } else { "single-quoted" })));
+                    return Some((
+                        open,
+                        1,
+                        format!(
+                            "syntax error: this {} string is never closed",
+                            if b == b'"' {
+                                "double-quoted"
+                            } else {
+                                "single-quoted"
+                            }
+                        ),
+                    ));
                 }
                 i += 1;
                 value_start = false;
@@ -667,7 +765,11 @@ pub fn unclosed_delimiter(text: &str) -> Option<(usize, usize, String)> {
                 value_start = true;
                 continue;
             }
-            b':' | b'-' | b'?' if bytes.get(i + 1).is_none_or(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t')) => {
+            b':' | b'-' | b'?'
+                if bytes
+                    .get(i + 1)
+                    .is_none_or(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t')) =>
+            {
                 i += 1;
                 value_start = true;
                 continue;
@@ -679,8 +781,19 @@ pub fn unclosed_delimiter(text: &str) -> Option<(usize, usize, String)> {
         }
     }
     stack.first().map(|&(at, b)| {
-        let (what, close) = if b == b'[' { ("flow sequence", ']') } else { ("flow mapping", '}') };
-        (at, 1, format!("syntax error: this {what} `{}` is never closed (expected `{close}`)", b as char))
+        let (what, close) = if b == b'[' {
+            ("flow sequence", ']')
+        } else {
+            ("flow mapping", '}')
+        };
+        (
+            at,
+            1,
+            format!(
+                "syntax error: this {what} `{}` is never closed (expected `{close}`)",
+                b as char
+            ),
+        )
     })
 }
 
@@ -700,13 +813,19 @@ mod tests {
     }
 
     fn value(text: &str) -> serde_json::Value {
-        lower_document(text).root.map(|r| r.to_json()).unwrap_or_default()
+        lower_document(text)
+            .root
+            .map(|r| r.to_json())
+            .unwrap_or_default()
     }
 
     #[test]
     fn lowers_anchors_merges_and_tags() {
         let v = value("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\nt: !!str 12\nn: !!int 7\n");
-        assert_eq!(v, serde_json::json!({"base": {"x": 1, "y": 2}, "m": {"y": 3, "x": 1}, "t": "12", "n": 7}));
+        assert_eq!(
+            v,
+            serde_json::json!({"base": {"x": 1, "y": 2}, "m": {"y": 3, "x": 1}, "t": "12", "n": 7})
+        );
     }
 
     #[test]
@@ -721,7 +840,11 @@ mod tests {
         let start = std::time::Instant::now();
         let doc = lower_document(&text);
         assert!(start.elapsed().as_secs() < 5);
-        assert!(doc.issues.iter().any(|i| i.kind == YamlIssueKind::AliasBudget));
+        assert!(
+            doc.issues
+                .iter()
+                .any(|i| i.kind == YamlIssueKind::AliasBudget)
+        );
         assert!(doc.root.unwrap().size() <= ALIAS_BUDGET * 2 + 100);
     }
 
@@ -745,6 +868,12 @@ mod tests {
     #[test]
     fn tabs_in_indentation_get_their_own_message() {
         let doc = lower_document("metadata:\n\tname: x\n");
-        assert!(doc.issues.iter().any(|i| i.kind == YamlIssueKind::TabIndentation), "{:?}", doc.issues);
+        assert!(
+            doc.issues
+                .iter()
+                .any(|i| i.kind == YamlIssueKind::TabIndentation),
+            "{:?}",
+            doc.issues
+        );
     }
 }

@@ -61,7 +61,10 @@ pub fn strip_bom(text: &str) -> &str {
 
 impl YamlFile {
     pub fn parse(text: &str) -> Self {
-        let docs = split_documents(text).into_iter().map(|seg| YamlDocument::new(text, seg)).collect();
+        let docs = split_documents(text)
+            .into_iter()
+            .map(|seg| YamlDocument::new(text, seg))
+            .collect();
         YamlFile { docs }
     }
 
@@ -69,15 +72,30 @@ impl YamlFile {
     /// by `new_text[start..new_end]`. Documents the edit does not touch are kept as they are
     /// (shifted); only the touched ones are split and lowered again. Returns the indices of the
     /// documents that were lowered again.
-    pub fn apply_edit(&mut self, new_text: &str, start: usize, old_end: usize, new_end: usize) -> Vec<usize> {
+    pub fn apply_edit(
+        &mut self,
+        new_text: &str,
+        start: usize,
+        old_end: usize,
+        new_end: usize,
+    ) -> Vec<usize> {
         let delta = new_end as isize - old_end as isize;
         if self.docs.is_empty() {
             *self = YamlFile::parse(new_text);
             return (0..self.docs.len()).collect();
         }
         // The first and last documents the edit touches (touching a boundary touches both sides).
-        let first = self.docs.iter().position(|d| d.end >= start).unwrap_or(self.docs.len() - 1);
-        let last = self.docs.iter().rposition(|d| d.start <= old_end).unwrap_or(first).max(first);
+        let first = self
+            .docs
+            .iter()
+            .position(|d| d.end >= start)
+            .unwrap_or(self.docs.len() - 1);
+        let last = self
+            .docs
+            .iter()
+            .rposition(|d| d.start <= old_end)
+            .unwrap_or(first)
+            .max(first);
         let region_start = self.docs[first].start;
         let region_end = (self.docs[last].end as isize + delta) as usize;
         let region_end = region_end.min(new_text.len()).max(region_start);
@@ -85,7 +103,11 @@ impl YamlFile {
         let mut fresh: Vec<YamlDocument> = split_documents(region)
             .into_iter()
             .map(|seg| {
-                let seg = Segment { start: seg.start + region_start, end: seg.end + region_start, explicit: seg.explicit };
+                let seg = Segment {
+                    start: seg.start + region_start,
+                    end: seg.end + region_start,
+                    explicit: seg.explicit,
+                };
                 YamlDocument::new(new_text, seg)
             })
             .collect();
@@ -115,7 +137,10 @@ mod tests {
     use super::*;
 
     fn values(file: &YamlFile) -> Vec<Option<serde_json::Value>> {
-        file.docs.iter().map(|d| d.root().map(Node::to_json)).collect()
+        file.docs
+            .iter()
+            .map(|d| d.root().map(Node::to_json))
+            .collect()
     }
 
     #[test]

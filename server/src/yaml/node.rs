@@ -11,7 +11,10 @@ pub struct Span {
 
 impl Span {
     pub fn new(start: usize, end: usize) -> Self {
-        Span { start: start as u32, end: end as u32 }
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
     }
     pub fn len(&self) -> usize {
         (self.end - self.start) as usize
@@ -113,7 +116,10 @@ impl Node {
 
     /// Follows a JSON pointer (RFC 6901: `/spec/containers/0/image`, `~1` and `~0` escapes).
     pub fn pointer(&self, pointer: &str) -> Option<PointerTarget<'_>> {
-        let mut target = PointerTarget { key_span: None, node: self };
+        let mut target = PointerTarget {
+            key_span: None,
+            node: self,
+        };
         if pointer.is_empty() {
             return Some(target);
         }
@@ -123,11 +129,17 @@ impl Node {
             target = match &target.node.value {
                 Value::Map(entries) => {
                     let e = entries.iter().rev().find(|e| e.key == step)?;
-                    PointerTarget { key_span: Some(e.key_span), node: &e.value }
+                    PointerTarget {
+                        key_span: Some(e.key_span),
+                        node: &e.value,
+                    }
                 }
                 Value::Seq(items) => {
                     let i: usize = step.parse().ok()?;
-                    PointerTarget { key_span: None, node: items.get(i)? }
+                    PointerTarget {
+                        key_span: None,
+                        node: items.get(i)?,
+                    }
                 }
                 _ => return None,
             };
@@ -138,23 +150,35 @@ impl Node {
     /// The deepest existing prefix of `pointer`: for a pointer to a missing key, the span of
     /// the closest parent that exists.
     pub fn closest(&self, pointer: &str) -> PointerTarget<'_> {
-        let mut target = PointerTarget { key_span: None, node: self };
+        let mut target = PointerTarget {
+            key_span: None,
+            node: self,
+        };
         let Some(rest) = pointer.strip_prefix('/') else {
             return target;
         };
         for raw in rest.split('/') {
             let step = unescape_pointer_token(raw);
             let next = match &target.node.value {
-                Value::Map(entries) => entries
-                    .iter()
-                    .rev()
-                    .find(|e| e.key == step)
-                    .map(|e| PointerTarget { key_span: Some(e.key_span), node: &e.value }),
-                Value::Seq(items) => step
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| items.get(i))
-                    .map(|n| PointerTarget { key_span: None, node: n }),
+                Value::Map(entries) => {
+                    entries
+                        .iter()
+                        .rev()
+                        .find(|e| e.key == step)
+                        .map(|e| PointerTarget {
+                            key_span: Some(e.key_span),
+                            node: &e.value,
+                        })
+                }
+                Value::Seq(items) => {
+                    step.parse::<usize>()
+                        .ok()
+                        .and_then(|i| items.get(i))
+                        .map(|n| PointerTarget {
+                            key_span: None,
+                            node: n,
+                        })
+                }
                 _ => None,
             };
             match next {
@@ -181,7 +205,11 @@ impl Node {
             Value::Map(entries) => Value::Map(
                 entries
                     .iter()
-                    .map(|e| Entry { key: e.key.clone(), key_span: span, value: e.value.relocated(span) })
+                    .map(|e| Entry {
+                        key: e.key.clone(),
+                        key_span: span,
+                        value: e.value.relocated(span),
+                    })
                     .collect(),
             ),
             other => other.clone(),
@@ -195,9 +223,12 @@ impl Node {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Int(i) => serde_json::Value::from(*i),
-            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
             Value::Str(s) => serde_json::Value::String(s.clone()),
-            Value::Seq(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
+            Value::Seq(items) => {
+                serde_json::Value::Array(items.iter().map(Node::to_json).collect())
+            }
             Value::Map(entries) => {
                 let mut map = serde_json::Map::with_capacity(entries.len());
                 for e in entries {

@@ -149,13 +149,19 @@ pub fn fold_flow(raw: &str, double: bool, single: bool) -> Result<String, String
                         for _ in 0..n {
                             let d = chars.next().and_then(|(_, h)| h.to_digit(16));
                             let Some(d) = d else {
-                                return Err(format!("invalid escape \\{e}: expected {n} hex digits"));
+                                return Err(format!(
+                                    "invalid escape \\{e}: expected {n} hex digits"
+                                ));
                             };
                             code = code * 16 + d;
                         }
                         match char::from_u32(code) {
                             Some(ch) => out.push(ch),
-                            None => return Err(format!("escape \\{e}{code:X} is not a Unicode scalar value")),
+                            None => {
+                                return Err(format!(
+                                    "escape \\{e}{code:X} is not a Unicode scalar value"
+                                ));
+                            }
                         }
                     }
                     other => return Err(format!("unknown escape \\{other}")),
@@ -242,10 +248,21 @@ pub fn decode_block(text: &str, parent_indent: i64) -> Result<String, String> {
             _ => break,
         }
     }
-    let body = if header_end < text.len() { &text[header_end + 1..] } else { "" };
-    let lines: Vec<&str> = body.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+    let body = if header_end < text.len() {
+        &text[header_end + 1..]
+    } else {
+        ""
+    };
+    let lines: Vec<&str> = body
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
     // A final "" after the last newline is not a line.
-    let lines: &[&str] = if body.ends_with('\n') || body.is_empty() { &lines[..lines.len() - 1] } else { &lines };
+    let lines: &[&str] = if body.ends_with('\n') || body.is_empty() {
+        &lines[..lines.len() - 1]
+    } else {
+        &lines
+    };
 
     let indent = match explicit {
         Some(m) => (parent_indent.max(-1) + m).max(0) as usize,
@@ -368,8 +385,14 @@ mod tests {
 
     #[test]
     fn double_quoted_escapes_and_folding() {
-        assert_eq!(fold_flow(r"a\tb\x41\u00e9\U0001F600", true, false).unwrap(), "a\tbAé😀");
-        assert_eq!(fold_flow("one\n  two\n\n  three", true, false).unwrap(), "one two\nthree");
+        assert_eq!(
+            fold_flow(r"a\tb\x41\u00e9\U0001F600", true, false).unwrap(),
+            "a\tbAé😀"
+        );
+        assert_eq!(
+            fold_flow("one\n  two\n\n  three", true, false).unwrap(),
+            "one two\nthree"
+        );
         assert_eq!(fold_flow("one \\\n   two", true, false).unwrap(), "one two");
         assert_eq!(fold_flow("one\\\n   two", true, false).unwrap(), "onetwo");
         assert_eq!(fold_flow("tab\\t\n x", true, false).unwrap(), "tab\t x");
@@ -383,7 +406,10 @@ mod tests {
         assert_eq!(decode_block("|-\n  a\n  b\n\n", 0).unwrap(), "a\nb");
         assert_eq!(decode_block("|+\n  a\n\n\n", 0).unwrap(), "a\n\n\n");
         assert_eq!(decode_block(">\n  a\n  b\n\n  c\n", 0).unwrap(), "a b\nc\n");
-        assert_eq!(decode_block(">\n  a\n    more\n  b\n", 0).unwrap(), "a\n  more\nb\n");
+        assert_eq!(
+            decode_block(">\n  a\n    more\n  b\n", 0).unwrap(),
+            "a\n  more\nb\n"
+        );
         assert_eq!(decode_block("|2\n    x\n", 0).unwrap(), "  x\n");
         assert_eq!(decode_block("|\n", 0).unwrap(), "");
         assert_eq!(decode_block("|+\n\n", 0).unwrap(), "\n");

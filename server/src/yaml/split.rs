@@ -39,7 +39,9 @@ fn marker(line: &[u8]) -> LineKind {
 /// Whether a line holds only white space, a comment or a directive (nothing of a document's
 /// content).
 fn is_prelude(line: &[u8]) -> bool {
-    let trimmed = line.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+    let trimmed = line
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
     match trimmed {
         None => true,
         Some(i) => line[i] == b'#' || (i == 0 && line[0] == b'%'),
@@ -61,7 +63,11 @@ pub fn split_documents(text: &str) -> Vec<Segment> {
         match marker(line) {
             LineKind::Start => {
                 if has_content || explicit {
-                    segments.push(Segment { start, end: pos, explicit });
+                    segments.push(Segment {
+                        start,
+                        end: pos,
+                        explicit,
+                    });
                     start = pos;
                 }
                 explicit = true;
@@ -69,7 +75,11 @@ pub fn split_documents(text: &str) -> Vec<Segment> {
                 has_content = false;
             }
             LineKind::End => {
-                segments.push(Segment { start, end: line_end, explicit });
+                segments.push(Segment {
+                    start,
+                    end: line_end,
+                    explicit,
+                });
                 start = line_end;
                 explicit = false;
                 has_content = false;
@@ -83,7 +93,11 @@ pub fn split_documents(text: &str) -> Vec<Segment> {
         pos = line_end;
     }
     if start < bytes.len() || segments.is_empty() {
-        segments.push(Segment { start, end: bytes.len(), explicit });
+        segments.push(Segment {
+            start,
+            end: bytes.len(),
+            explicit,
+        });
     }
     segments
 }
@@ -100,13 +114,19 @@ mod tests {
     use super::*;
 
     fn texts(text: &str) -> Vec<&str> {
-        split_documents(text).iter().map(|s| &text[s.start..s.end]).collect()
+        split_documents(text)
+            .iter()
+            .map(|s| &text[s.start..s.end])
+            .collect()
     }
 
     #[test]
     fn splits_on_markers_and_keeps_prelude() {
         let text = "# head\n---\na: 1\n---\nb: 2\n...\n# tail\n";
-        assert_eq!(texts(text), vec!["# head\n---\na: 1\n", "---\nb: 2\n...\n", "# tail\n"]);
+        assert_eq!(
+            texts(text),
+            vec!["# head\n---\na: 1\n", "---\nb: 2\n...\n", "# tail\n"]
+        );
     }
 
     #[test]

@@ -1,0 +1,44 @@
+# usher: common tasks. Every target uses the one default Cargo target dir (target/).
+# `make test`, `make demo` and `make bench` all build with the release profile
+# (bench inherits release), so they share one build.
+
+CARGO ?= cargo
+USHER := ./target/release/usher
+
+.PHONY: all demo test bench setup fmt lint build clean
+
+all: build
+
+## demo: build usher and check the embedded demo repository (fixtures/demo).
+demo: build
+	@echo "==> usher check fixtures/demo  (19 deliberate mistakes, see fixtures/demo/EXPECTED.md)"
+	$(USHER) check fixtures/demo || test $$? -eq 1
+	@echo "==> note: usher exits 1 when it finds errors; the demo is supposed to have them, so this target succeeds."
+
+## test: unit, end-to-end and corpus tests (release profile, shared with demo/bench).
+test: setup
+	$(CARGO) test --workspace --release
+
+## bench: run the check benchmark (prints its figures).
+bench:
+	$(CARGO) bench -p usher --bench check
+
+## setup: check the toolchain (idempotent; later capabilities install their tools here).
+setup:
+	@scripts/setup.sh
+
+## fmt: format all Rust code.
+fmt:
+	$(CARGO) fmt --all
+
+## lint: clippy over every target, warnings are errors.
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## build: release build of the usher binary (target/release/usher).
+build:
+	$(CARGO) build --release -p usher
+
+## clean: remove target/.
+clean:
+	$(CARGO) clean

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Checks (and, for later capabilities, installs) what usher's build and tests need.
+#
+# Usage:  scripts/setup.sh      (also run by `make setup` and `make test`)
+#
+# Idempotent and cheap: today it only checks the Rust toolchain; nothing needs
+# installing for the current features (`usher check`). It prints what it checked.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root"
+
+# Edition 2024 (see Cargo.toml) needs Rust 1.85 or newer.
+readonly MIN_RUST_MINOR=85
+
+log() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# --- Rust toolchain (required) -------------------------------------------------
+command -v cargo >/dev/null 2>&1 \
+  || die "cargo not found on PATH. Install a Rust toolchain (1.$MIN_RUST_MINOR or newer), e.g. with rustup, then re-run."
+command -v rustc >/dev/null 2>&1 \
+  || die "rustc not found on PATH (cargo is at $(command -v cargo)). Install a complete Rust toolchain."
+
+cargo_version=$(cargo --version)
+rustc_version=$(rustc --version)
+log "ok   cargo: $cargo_version ($(command -v cargo))"
+log "ok   rustc: $rustc_version"
+
+if [[ $rustc_version =~ ^rustc\ 1\.([0-9]+) ]]; then
+  (( BASH_REMATCH[1] >= MIN_RUST_MINOR )) \
+    || die "Rust 1.$MIN_RUST_MINOR or newer is needed (edition 2024); found: $rustc_version"
+else
+  log "warn could not read the rustc version; Rust 1.$MIN_RUST_MINOR or newer is needed"
+fi
+
+# --- Optional inputs (informational) -------------------------------------------
+if [[ -d $repo_root/../shared/corpus ]]; then
+  log "ok   corpus: ../shared/corpus found; corpus tests will run"
+else
+  log "info corpus: ../shared/corpus absent; corpus tests will print a notice and skip"
+fi
+
+# --- Installs for later capabilities -------------------------------------------
+# >>> LATER CAPABILITIES: add installs here (each step idempotent, into .tools/) <<<
+#   - knowledge index (usher index / usher search): pip-installed model files
+#   - editor tests: npm ci in editors/vscode; headless Neovim via
+#       scripts/setup-editors.sh   (installs into .tools/, not needed by `make test` yet)
+#   - policies (usher test, Kyverno / CEL): whatever their tests need
+# <<< END LATER CAPABILITIES >>>
+
+log "nothing to install for the current features; done"
