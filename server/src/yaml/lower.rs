@@ -820,6 +820,12 @@ mod tests {
     }
 
     #[test]
+    fn non_specific_tag_makes_a_string() {
+        // YAML 1.2: `!` forces the string type (saphyr 0.3 resolves it as untagged).
+        assert_eq!(value("a: ! 12\n"), serde_json::json!({"a": "12"}));
+    }
+
+    #[test]
     fn lowers_anchors_merges_and_tags() {
         let v = value("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\nt: !!str 12\nn: !!int 7\n");
         assert_eq!(
