@@ -20,7 +20,7 @@ test: setup
 	$(CARGO) test --workspace --release
 
 ## bench: run the check benchmark (prints its figures).
-bench:
+bench: build
 	$(CARGO) bench -p usher --bench check
 
 ## setup: check the toolchain (idempotent; later capabilities install their tools here).
