@@ -161,38 +161,70 @@ impl Analyzer {
         }
     }
 
-    /// Analyses a whole file's text; ranges are absolute byte offsets.
+    /// Analyses a whole file's text; ranges are absolute byte offsets. Documents are lowered
+    /// in parallel and dropped as soon as they are analysed, so memory stays bounded by the
+    /// findings, not by the size of the file.
     pub fn analyze_text(&self, text: &str) -> FileAnalysis {
-        let file = YamlFile::parse(text);
-        self.analyze_parsed(text, &file)
+        use rayon::prelude::*;
+        let segments = crate::yaml::split_documents(text);
+        let per_doc: Vec<(Vec<Finding>, bool)> = segments
+            .par_iter()
+            .map(|seg| {
+                let doc = YamlDocument::new(text, *seg);
+                let analysis = self.analyze_document(text, &doc);
+                (
+                    analysis
+                        .findings
+                        .iter()
+                        .map(|f| shift(f, doc.start))
+                        .collect(),
+                    analysis.is_resource,
+                )
+            })
+            .collect();
+        let documents = per_doc.len();
+        let resources = per_doc.iter().filter(|d| d.1).count();
+        let findings = dedupe_and_sort(per_doc.into_iter().flat_map(|d| d.0));
+        FileAnalysis {
+            findings,
+            resources,
+            documents,
+        }
     }
 
+    /// Analyses a file already split and lowered (the language server keeps one per open
+    /// document and updates it edit by edit).
     pub fn analyze_parsed(&self, text: &str, file: &YamlFile) -> FileAnalysis {
         let mut findings = Vec::new();
         let mut resources = 0;
-        let mut reported_once: HashSet<String> = HashSet::new();
         for doc in &file.docs {
             let analysis = self.analyze_document(text, doc);
             resources += usize::from(analysis.is_resource);
-            for f in &analysis.findings {
-                if f.code == "schema/missing-schema" && !reported_once.insert(f.message.clone()) {
-                    continue;
-                }
-                findings.push(shift(f, doc.start));
-            }
+            findings.extend(analysis.findings.iter().map(|f| shift(f, doc.start)));
         }
-        findings.sort_by(|a, b| {
-            a.range
-                .start
-                .cmp(&b.range.start)
-                .then(b.severity.cmp(&a.severity))
-        });
         FileAnalysis {
-            findings,
+            findings: dedupe_and_sort(findings),
             resources,
             documents: file.docs.len(),
         }
     }
+}
+
+/// Reports a missing schema once per file (per apiVersion and kind), and orders findings by
+/// position.
+fn dedupe_and_sort(findings: impl IntoIterator<Item = Finding>) -> Vec<Finding> {
+    let mut reported_once: HashSet<String> = HashSet::new();
+    let mut out: Vec<Finding> = findings
+        .into_iter()
+        .filter(|f| f.code != "schema/missing-schema" || reported_once.insert(f.message.clone()))
+        .collect();
+    out.sort_by(|a, b| {
+        a.range
+            .start
+            .cmp(&b.range.start)
+            .then(b.severity.cmp(&a.severity))
+    });
+    out
 }
 
 #[derive(Debug, Default)]

@@ -25,7 +25,8 @@ pub struct YamlDocument {
 }
 
 impl YamlDocument {
-    fn new(text: &str, seg: Segment) -> Self {
+    /// Splits out and lowers the document at `seg` of `text`.
+    pub fn new(text: &str, seg: Segment) -> Self {
         let body = &text[seg.start..seg.end];
         YamlDocument {
             start: seg.start,
