@@ -14,12 +14,6 @@ pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 /// tree-sitter-yaml counts rows in 16 bits: longer documents cannot be parsed reliably.
 pub const MAX_DOCUMENT_LINES: usize = 32_767;
 
-/// A finding with a range relative to its document.
-#[derive(Debug, Clone)]
-pub struct DocFinding {
-    pub finding: Finding,
-}
-
 /// The result of analysing one document, shared by every file and edit that has the same bytes.
 #[derive(Debug, Default)]
 pub struct DocumentAnalysis {
@@ -34,10 +28,15 @@ pub struct Analyzer {
     cache: Mutex<HashMap<u64, Arc<DocumentAnalysis>>>,
 }
 
-/// What is wrong with a file as a whole (not YAML text at all).
-pub fn file_problem(bytes: &[u8], max_bytes: usize) -> Option<(&'static str, String, usize)> {
+/// What is wrong with a file as a whole (not YAML text at all): a code, a message and the byte
+/// offset it concerns.
+pub type FileProblem = (&'static str, String, usize);
+
+/// The file's text, or why it is not YAML text at all (too large, binary, not UTF-8). UTF-8 is
+/// validated once, here, and the text is borrowed, not copied.
+pub fn decode_file(bytes: &[u8], max_bytes: usize) -> Result<&str, FileProblem> {
     if bytes.len() > max_bytes {
-        return Some((
+        return Err((
             "file/too-large",
             format!(
                 "file is {} MiB, larger than the limit of {} MiB; not analysed",
@@ -49,21 +48,20 @@ pub fn file_problem(bytes: &[u8], max_bytes: usize) -> Option<(&'static str, Str
     }
     let head = &bytes[..bytes.len().min(8192)];
     if let Some(i) = head.iter().position(|&b| b == 0) {
-        return Some((
+        return Err((
             "file/binary",
             "binary file (contains NUL bytes); not analysed".into(),
             i,
         ));
     }
-    if let Err(e) = std::str::from_utf8(bytes) {
+    std::str::from_utf8(bytes).map_err(|e| {
         let at = e.valid_up_to();
-        return Some((
+        (
             "file/invalid-utf8",
             format!("invalid UTF-8 at byte {at}; YAML files must be UTF-8 text"),
             at,
-        ));
-    }
-    None
+        )
+    })
 }
 
 impl Analyzer {

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::output::{FileReport, render_json, render_sarif, render_text};
 use super::{CheckArgs, Format};
-use crate::analysis::{Analyzer, file_problem};
+use crate::analysis::{Analyzer, decode_file};
 use crate::config::Config;
 use crate::finding::{Finding, Severity};
 use crate::schema::{Catalog, KubeVersion};
@@ -218,18 +218,20 @@ pub fn check_bytes(
     bytes: &[u8],
     max_bytes: usize,
 ) -> FileReport {
-    if let Some((code, message, at)) = file_problem(bytes, max_bytes) {
-        // Point at the offending byte: its line is what the text before it shows.
-        let before = String::from_utf8_lossy(&bytes[..at.min(bytes.len())]).into_owned();
-        let end = before.len();
-        return FileReport::new(
-            path,
-            vec![crate::analysis::file_finding(code, message, end..end)],
-            0,
-            &before,
-        );
-    }
-    let text = String::from_utf8_lossy(bytes).into_owned();
+    let text = match decode_file(bytes, max_bytes) {
+        Ok(text) => text,
+        Err((code, message, at)) => {
+            // Point at the offending byte: its line is what the text before it shows.
+            let before = String::from_utf8_lossy(&bytes[..at.min(bytes.len())]);
+            let end = before.len();
+            return FileReport::new(
+                path,
+                vec![crate::analysis::file_finding(code, message, end..end)],
+                0,
+                &before,
+            );
+        }
+    };
     let bom = usize::from(text.starts_with('\u{feff}')) * 3;
     let analysis = analyzer.analyze_text(&text[bom..]);
     let findings: Vec<Finding> = analysis
@@ -245,5 +247,5 @@ pub fn check_bytes(
             f
         })
         .collect();
-    FileReport::new(path, findings, analysis.resources, &text)
+    FileReport::new(path, findings, analysis.resources, text)
 }

@@ -144,23 +144,16 @@ impl<'a> Compiler<'a> {
         node.max_properties = obj.get("maxProperties").and_then(Json::as_u64);
         node.minimum = obj.get("minimum").and_then(Json::as_f64);
         node.maximum = obj.get("maximum").and_then(Json::as_f64);
-        // OpenAPI v3.0 booleans, or JSON Schema 2020-12 numbers.
-        match obj.get("exclusiveMinimum") {
-            Some(Json::Bool(b)) => node.exclusive_minimum = *b,
-            Some(n) if n.is_number() => {
-                node.minimum = n.as_f64();
-                node.exclusive_minimum = true;
-            }
-            _ => {}
-        }
-        match obj.get("exclusiveMaximum") {
-            Some(Json::Bool(b)) => node.exclusive_maximum = *b,
-            Some(n) if n.is_number() => {
-                node.maximum = n.as_f64();
-                node.exclusive_maximum = true;
-            }
-            _ => {}
-        }
+        exclusive_bound(
+            obj.get("exclusiveMinimum"),
+            &mut node.minimum,
+            &mut node.exclusive_minimum,
+        );
+        exclusive_bound(
+            obj.get("exclusiveMaximum"),
+            &mut node.maximum,
+            &mut node.exclusive_maximum,
+        );
         node.multiple_of = obj.get("multipleOf").and_then(Json::as_f64);
         node.unique_items = flag(obj, "uniqueItems");
         node.list_type = match obj.get("x-kubernetes-list-type").and_then(Json::as_str) {
@@ -206,6 +199,19 @@ impl<'a> Compiler<'a> {
                 .collect();
         }
         node
+    }
+}
+
+/// `exclusiveMinimum`/`exclusiveMaximum`: an OpenAPI v3.0 boolean qualifying the bound, or a
+/// JSON Schema 2020-12 number that is the bound itself.
+fn exclusive_bound(value: Option<&Json>, bound: &mut Option<f64>, exclusive: &mut bool) {
+    match value {
+        Some(Json::Bool(b)) => *exclusive = *b,
+        Some(n) if n.is_number() => {
+            *bound = n.as_f64();
+            *exclusive = true;
+        }
+        _ => {}
     }
 }
 
