@@ -1,6 +1,10 @@
 //! The analysis core: turns a file's text into findings (YAML and schema), caching per document
 //! content. Protocol-free: the CLI, the language server and the MCP server convert its output.
 
+pub mod context;
+pub mod ide;
+pub mod skeleton;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -130,7 +134,12 @@ impl Analyzer {
         let related = self.schema_origin(root);
         for issue in check_document(&self.catalog, root, &self.options) {
             let range = issue.span.start as usize..issue.span.end as usize;
-            let fixes = schema_fixes(&issue.fix, range.clone(), body);
+            let fixes = match &issue.fix {
+                Some(SchemaFix::AddFields(fields)) => {
+                    add_fields_fix(&self.catalog, body, root, &issue.pointer, fields)
+                }
+                _ => schema_fixes(&issue.fix, range.clone(), body),
+            };
             out.findings.push(Finding {
                 severity: issue.severity,
                 range,
@@ -348,4 +357,63 @@ fn schema_fixes(fix: &Option<SchemaFix>, range: std::ops::Range<usize>, body: &s
         }
         SchemaFix::AddFields(_) => Vec::new(),
     }
+}
+
+/// "Add missing fields": the required fields with placeholder values, as lines after the last
+/// entry of the mapping at `pointer` (or under its key when it is empty). Flow mappings get no
+/// fix. Comments and the rest of the text are left as they are.
+fn add_fields_fix(
+    catalog: &Catalog,
+    body: &str,
+    root: &crate::yaml::Node,
+    pointer: &str,
+    fields: &[(String, Option<crate::schema::model::SchemaId>)],
+) -> Vec<Fix> {
+    use crate::yaml::Value;
+    let Some(target) = root.pointer(pointer) else {
+        return Vec::new();
+    };
+    let column = |at: usize| at - body[..at].rfind('\n').map_or(0, |p| p + 1);
+    let line_end = |at: usize| body[at..].find('\n').map_or(body.len(), |p| at + p);
+    let node = target.node;
+    let (at, indent, lead) = match &node.value {
+        Value::Map(entries) if !entries.is_empty() => {
+            let first = entries[0].key_span.start as usize;
+            if body[..first].ends_with('{') || body[node.span.start as usize..].starts_with('{') {
+                return Vec::new();
+            }
+            let last = entries
+                .iter()
+                .map(|e| e.value.span.end.max(e.key_span.end) as usize)
+                .max()
+                .unwrap_or(first);
+            (line_end(last), column(first), "\n")
+        }
+        Value::Null if node.span.is_empty() => {
+            let Some(key) = target.key_span else {
+                return Vec::new();
+            };
+            let key_start = key.start as usize;
+            // A key after `- ` keeps the item's column for its children.
+            (line_end(key.end as usize), column(key_start) + 2, "\n")
+        }
+        _ => return Vec::new(),
+    };
+    let mut sk = skeleton::Skeleton::new(&catalog.arena, false);
+    sk.max_depth = 3;
+    let mut text = String::new();
+    for (name, id) in fields {
+        text.push_str(lead);
+        text.push_str(&" ".repeat(indent));
+        sk.field(&mut text, name, *id, indent, 0);
+    }
+    let names: Vec<String> = fields.iter().map(|(n, _)| format!("`{n}`")).collect();
+    vec![Fix {
+        title: format!("Add missing {}", names.join(", ")),
+        edits: vec![TextEdit {
+            range: at..at,
+            new_text: text,
+        }],
+        preferred: true,
+    }]
 }

@@ -214,8 +214,18 @@ impl SchemaArena {
     /// Follows `$ref`s to the node that carries the structure.
     pub fn resolve(&self, mut id: SchemaId) -> SchemaId {
         for _ in 0..32 {
-            match self.get(id).reference {
+            let node = self.get(id);
+            match node.reference {
                 Some(next) if next != id => id = next,
+                // `allOf: [$ref]` with a description: a wrapper of its one part.
+                None if node.all_of.len() == 1
+                    && node.types.any()
+                    && node.properties.is_empty()
+                    && node.items.is_none()
+                    && node.all_of[0] != id =>
+                {
+                    id = node.all_of[0]
+                }
                 _ => break,
             }
         }

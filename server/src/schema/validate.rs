@@ -18,8 +18,8 @@ pub enum SchemaFix {
     RenameKey(String),
     /// Replace the value at the span with one of these (best first).
     ReplaceValue(Vec<String>),
-    /// Add these missing fields to the mapping at `pointer`.
-    AddFields(Vec<(String, Option<Json>)>),
+    /// Add these missing fields (name and schema) to the mapping at `pointer`.
+    AddFields(Vec<(String, Option<SchemaId>)>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -576,13 +576,10 @@ impl<'a> Validator<'a> {
             .key
             .unwrap_or_else(|| entries.first().map_or(node.span, |e| e.key_span));
         // Required fields.
-        let mut missing: Vec<(String, Option<Json>)> = Vec::new();
+        let mut missing: Vec<(String, Option<SchemaId>)> = Vec::new();
         for req in &s.required {
             if !entries.iter().any(|e| e.key == **req) {
-                let default = s
-                    .property(req)
-                    .and_then(|p| self.catalog.arena.default_value(p).cloned());
-                missing.push((req.to_string(), default));
+                missing.push((req.to_string(), s.property(req)));
             }
         }
         if !missing.is_empty() {
