@@ -1,11 +1,12 @@
 //! usher: Kubernetes manifests checked against schemas and policies before they leave the
 //! editor. Layers, lowest first: `text`, `yaml`, `schema`, `analysis`; the faces (CLI, LSP)
-//! live in `cli`.
+//! are `cli` and `lsp`.
 
 pub mod analysis;
 pub mod cli;
 pub mod config;
 pub mod finding;
+pub mod lsp;
 pub mod schema;
 pub mod text;
 pub mod yaml;

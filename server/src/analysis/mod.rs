@@ -202,18 +202,33 @@ impl Analyzer {
     /// Analyses a file already split and lowered (the language server keeps one per open
     /// document and updates it edit by edit).
     pub fn analyze_parsed(&self, text: &str, file: &YamlFile) -> FileAnalysis {
+        self.analyze_parsed_until(text, file, &|| false)
+            .unwrap_or_default()
+    }
+
+    /// As [`Analyzer::analyze_parsed`], but gives up (None) between documents once
+    /// `cancelled` says the result is no longer wanted.
+    pub fn analyze_parsed_until(
+        &self,
+        text: &str,
+        file: &YamlFile,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Option<FileAnalysis> {
         let mut findings = Vec::new();
         let mut resources = 0;
         for doc in &file.docs {
+            if cancelled() {
+                return None;
+            }
             let analysis = self.analyze_document(text, doc);
             resources += usize::from(analysis.is_resource);
             findings.extend(analysis.findings.iter().map(|f| shift(f, doc.start)));
         }
-        FileAnalysis {
+        Some(FileAnalysis {
             findings: dedupe_and_sort(findings),
             resources,
             documents: file.docs.len(),
-        }
+        })
     }
 }
 

@@ -27,6 +27,15 @@ pub struct Cli {
 pub enum Command {
     /// Check manifests: YAML syntax, schemas, unknown fields, removed APIs.
     Check(CheckArgs),
+    /// Run the language server on standard input/output (for VS Code, Neovim, Helix…).
+    Lsp(LspArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LspArgs {
+    /// Talk over standard input/output (the only transport; accepted for editors that pass it).
+    #[arg(long)]
+    pub stdio: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
