@@ -138,6 +138,12 @@ impl Analyzer {
                 Some(SchemaFix::AddFields(fields)) => {
                     add_fields_fix(&self.catalog, body, root, &issue.pointer, fields)
                 }
+                Some(SchemaFix::ReplaceValue(to))
+                    if matches!(issue.code, "schema/removed-api" | "schema/deprecated-api")
+                        && to.len() == 1 =>
+                {
+                    self.migration_fix(root, &to[0], range.clone())
+                }
                 _ => schema_fixes(&issue.fix, range.clone(), body),
             };
             out.findings.push(Finding {
@@ -152,6 +158,52 @@ impl Analyzer {
             });
         }
         out
+    }
+
+    /// Changing a removed or deprecated apiVersion to its replacement. The change is
+    /// mechanical when the resource is valid under the new version as it stands; otherwise
+    /// the fix says how many findings the new version's schema would leave.
+    fn migration_fix(
+        &self,
+        root: &crate::yaml::Node,
+        to: &str,
+        range: std::ops::Range<usize>,
+    ) -> Vec<Fix> {
+        use crate::yaml::{Node, Value};
+        let Value::Map(entries) = &root.value else {
+            return Vec::new();
+        };
+        let mut migrated = entries.clone();
+        for e in &mut migrated {
+            if e.key == "apiVersion" {
+                e.value = Node::new(Value::Str(to.to_string()), e.value.span);
+            }
+        }
+        let migrated = Node::new(Value::Map(migrated), root.span);
+        let left = check_document(&self.catalog, &migrated, &self.options)
+            .iter()
+            .filter(|i| i.severity == Severity::Error)
+            .count();
+        let (title, preferred) = if left == 0 {
+            (format!("Migrate to `{to}`"), true)
+        } else {
+            (
+                format!(
+                    "Change apiVersion to `{to}` ({left} field{} then need{} changes)",
+                    if left == 1 { "" } else { "s" },
+                    if left == 1 { "s" } else { "" }
+                ),
+                false,
+            )
+        };
+        vec![Fix {
+            title,
+            edits: vec![TextEdit {
+                range,
+                new_text: to.to_string(),
+            }],
+            preferred,
+        }]
     }
 
     /// The CRD file a resource's schema came from, for `relatedInformation`.

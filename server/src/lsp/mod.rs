@@ -116,6 +116,8 @@ pub fn run() -> anyhow::Result<()> {
         .finish();
         Server::new(stdin, stdout, socket).serve(service).await;
     });
+    // The stdin reader may still be blocked in a read: do not wait for it.
+    runtime.shutdown_background();
     Ok(())
 }
 
