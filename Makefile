@@ -17,7 +17,7 @@ demo: build
 
 ## test: unit, end-to-end and corpus tests (release profile, shared with demo/bench).
 test: setup
-	$(CARGO) test --workspace --release
+	USHER_REQUIRE_NVIM=1 $(CARGO) test --workspace --release
 
 ## bench: run the check benchmark (prints its figures).
 bench: build

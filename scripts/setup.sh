@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Checks (and, for later capabilities, installs) what usher's build and tests need.
+# Checks and installs what usher's build and tests need.
 #
 # Usage:  scripts/setup.sh      (also run by `make setup` and `make test`)
 #
-# Idempotent and cheap: today it only checks the Rust toolchain; nothing needs
-# installing for the current features (`usher check`). It prints what it checked.
+# Idempotent: it checks the Rust toolchain and installs headless Neovim into
+# .tools/ for the editor test (tests/neovim.rs) through scripts/setup-editors.sh.
+# A second run finds everything in place and takes well under a second. It
+# prints what it checked, and fails (exit 1) when something cannot be installed.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,12 +43,20 @@ else
   log "info corpus: ../shared/corpus absent; corpus tests will print a notice and skip"
 fi
 
+# --- Editor test: headless Neovim (required) ------------------------------------
+# tests/neovim.rs drives `usher lsp` from a real Neovim; `make test` sets
+# USHER_REQUIRE_NVIM=1, so a missing Neovim fails the run instead of skipping.
+# scripts/setup-editors.sh reuses a working install and prints the nvim path last.
+nvim_path=$("$repo_root/scripts/setup-editors.sh" | tail -n 1) \
+  || die "installing Neovim for the editor test failed (scripts/setup-editors.sh, output above). Fix that, or run \`cargo test\` without USHER_REQUIRE_NVIM=1 to skip the editor test."
+[[ -x $nvim_path ]] || die "scripts/setup-editors.sh did not print an nvim binary (got: '$nvim_path')"
+log "ok   nvim: $("$nvim_path" --version | head -n 1) ($nvim_path)"
+
 # --- Installs for later capabilities -------------------------------------------
 # >>> LATER CAPABILITIES: add installs here (each step idempotent, into .tools/) <<<
 #   - knowledge index (usher index / usher search): pip-installed model files
-#   - editor tests: npm ci in editors/vscode; headless Neovim via
-#       scripts/setup-editors.sh   (installs into .tools/, not needed by `make test` yet)
+#   - editor tests: npm ci in editors/vscode
 #   - policies (usher test, Kyverno / CEL): whatever their tests need
 # <<< END LATER CAPABILITIES >>>
 
-log "nothing to install for the current features; done"
+log "done"

@@ -25,17 +25,20 @@ return {
   cmd = { 'usher', 'lsp' },
   filetypes = { 'yaml' },
   root_markers = { '.usher.yaml', '.git' },
+  -- Settings sent here override the project's .usher.yaml key by key, so none
+  -- are set by default: the server's defaults and .usher.yaml apply. Examples:
   settings = {
-    usher = {
-      -- kubernetesVersion = '1.37',   -- default: newest version built into the server
-      -- crds = { 'deploy/crds' },     -- CustomResourceDefinition files or folders
-      unknownFields = 'error', -- 'error' | 'warning' | 'ignore'
-      missingSchemas = 'warning', -- 'warning' | 'error' | 'ignore'
-      -- Reserved for later versions of the server:
-      -- policies = { paths = {}, bundled = true, categories = {} },
-      -- knowledge = { sources = {}, diagnostics = true },
-      -- cluster = { context = 'kind-dev', enabled = false },
-    },
+    usher = vim.empty_dict(),
+    -- usher = {
+    --   kubernetesVersion = '1.37',   -- default: newest version built into the server
+    --   crds = { 'deploy/crds' },     -- CustomResourceDefinition files or folders
+    --   unknownFields = 'warning',    -- 'error' (default) | 'warning' | 'ignore'
+    --   missingSchemas = 'ignore',    -- 'warning' (default) | 'error' | 'ignore'
+    --   -- Reserved for later versions of the server:
+    --   policies = { paths = {}, bundled = true, categories = {} },
+    --   knowledge = { sources = {}, diagnostics = true },
+    --   cluster = { context = 'kind-dev', enabled = false },
+    -- },
   },
   init_options = vim.empty_dict(),
   before_init = before_init,

@@ -12,11 +12,10 @@ return {
     filetypes = { 'yaml' },
     root_dir = util.root_pattern('.usher.yaml', '.git'),
     single_file_support = true,
+    -- Settings sent here override the project's .usher.yaml key by key, so none
+    -- are set by default (see the docs below for the keys).
     settings = {
-      usher = {
-        unknownFields = 'error',
-        missingSchemas = 'warning',
-      },
+      usher = vim.empty_dict(),
     },
     init_options = vim.empty_dict(),
     -- Send `settings.usher` as initializationOptions as well.
@@ -47,7 +46,8 @@ require('lspconfig').usher.setup {
 }
 ```
 
-A `.usher.yaml` file at the project root takes the same keys.
+A `.usher.yaml` file at the project root takes the same keys; settings given
+here override it key by key.
 ]],
   },
 }
