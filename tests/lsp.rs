@@ -385,10 +385,11 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         let p = e.unwrap().path();
         if p.is_dir() {
             out.extend(walk(&p));
-        } else if p.extension().is_some_and(|x| x == "yaml") && !p.ends_with(".usher.yaml") {
-            if p.file_name().unwrap() != ".usher.yaml" {
-                out.push(p);
-            }
+        } else if p.extension().is_some_and(|x| x == "yaml")
+            && !p.ends_with(".usher.yaml")
+            && p.file_name().unwrap() != ".usher.yaml"
+        {
+            out.push(p);
         }
     }
     out
@@ -839,7 +840,7 @@ fn apply_edits(text: &str, edits: &[Json]) -> String {
             )
         })
         .collect();
-    spans.sort_by(|a, b| b.0.cmp(&a.0));
+    spans.sort_by_key(|s| std::cmp::Reverse(s.0));
     let mut out = text.to_string();
     for (s, e, t) in spans {
         out.replace_range(s..e, &t);

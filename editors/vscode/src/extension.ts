@@ -85,7 +85,10 @@ function serverSettings(scope?: vscode.Uri): ServerSettings {
   const config = vscode.workspace.getConfiguration(SECTION, scope);
   const settings: ServerSettings = {};
   for (const key of SERVER_KEYS) {
-    const value = config.get<unknown>(key);
+    // Only values the user set: defaults must not override the project's .usher.yaml.
+    const inspected = config.inspect<unknown>(key);
+    const value =
+      inspected?.workspaceFolderValue ?? inspected?.workspaceValue ?? inspected?.globalValue;
     if (value === undefined || value === null || value === "") {
       continue;
     }

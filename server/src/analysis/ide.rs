@@ -68,7 +68,7 @@ pub fn locate(root: &Node, offset: usize) -> Option<Located> {
                 return None;
             }
             _ => {
-                return node.span.contains(offset).then(|| Located {
+                return node.span.contains(offset).then_some(Located {
                     path,
                     on_key: false,
                     span: node.span.start as usize..node.span.end as usize,
@@ -852,7 +852,8 @@ pub fn selection_ranges(file: &YamlFile, offset: usize) -> Vec<Range<usize>> {
     let Some(doc) = document_at(file, offset) else {
         return Vec::new();
     };
-    let mut chain: Vec<Range<usize>> = vec![doc.start..doc.end];
+    let mut chain: Vec<Range<usize>> = Vec::new();
+    chain.push(doc.start..doc.end);
     if let Some(root) = doc.root() {
         let rel = offset - doc.start;
         let mut node = root;

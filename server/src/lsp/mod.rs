@@ -45,6 +45,9 @@ struct Doc {
     findings: Option<(i32, Arc<Vec<Finding>>)>,
 }
 
+/// A document's text, line index, documents and findings, as of now.
+type Current = (Arc<String>, Arc<LineIndex>, YamlFile, Arc<Vec<Finding>>);
+
 /// What an analysis round works on.
 struct Snapshot {
     version: i32,
@@ -246,10 +249,7 @@ impl Backend {
     }
 
     /// Findings for the current text of `uri` (computed now if the last analysis is stale).
-    fn findings(
-        &self,
-        uri: &Uri,
-    ) -> RpcResult<(Arc<String>, Arc<LineIndex>, YamlFile, Arc<Vec<Finding>>)> {
+    fn findings(&self, uri: &Uri) -> RpcResult<Current> {
         let docs = self.state.docs.lock().unwrap();
         let doc = docs.get(uri).ok_or_else(|| not_open(uri))?;
         let (text, index, file) = (doc.text.clone(), doc.index.clone(), doc.file.clone());

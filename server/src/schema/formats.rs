@@ -72,7 +72,8 @@ pub fn check_string_format(format: &str, value: &str) -> Option<&'static str> {
         "mac" => re(&MAC, r"^(?i)([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$").is_match(value),
         "byte" => {
             let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
-            compact.len() % 4 == 0 && re(&BASE64, r"^[A-Za-z0-9+/]*={0,2}$").is_match(&compact)
+            compact.len().is_multiple_of(4)
+                && re(&BASE64, r"^[A-Za-z0-9+/]*={0,2}$").is_match(&compact)
         }
         "uri" => re(&URI, r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]*$").is_match(value),
         "quantity" => is_quantity(value),

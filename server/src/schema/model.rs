@@ -292,10 +292,11 @@ impl SchemaArena {
                 None => "array".into(),
             };
         }
-        if node.types.has(Types::OBJECT) && node.properties.is_empty() {
-            if let Additional::Schema(v) = node.additional {
-                return format!("map[string]{}", self.type_label(v));
-            }
+        if node.types.has(Types::OBJECT)
+            && node.properties.is_empty()
+            && let Additional::Schema(v) = node.additional
+        {
+            return format!("map[string]{}", self.type_label(v));
         }
         let mut label = node.types.describe();
         if let Some(f) = &node.format {

@@ -103,7 +103,7 @@ pub fn split_documents(text: &str) -> Vec<Segment> {
 }
 
 fn memchr_newline(bytes: &[u8], from: usize) -> usize {
-    match bytes[from..].iter().position(|&b| b == b'\n') {
+    match memchr::memchr(b'\n', &bytes[from..]) {
         Some(i) => from + i + 1,
         None => bytes.len(),
     }
