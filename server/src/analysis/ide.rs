@@ -949,6 +949,39 @@ mod tests {
     }
 
     #[test]
+    fn typical_half_typed_states() {
+        let catalog = Catalog::builtin();
+        let complete_at = |doc: &str| {
+            let (text, cursor) = at(doc);
+            let file = YamlFile::parse(&text);
+            complete(&catalog, &text, &file, cursor, true)
+        };
+        let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\nspec:\n  template:\n    spec:\n      containers:\n";
+        // A new, empty list item.
+        let items = complete_at(&format!("{deploy}      - name: a\n      - |\n"));
+        assert!(labels(&items).contains(&"name") && labels(&items).contains(&"image"));
+        // Deep inside a container, a partial key.
+        let items = complete_at(&format!(
+            "{deploy}      - name: a\n        resources:\n          lim|\n"
+        ));
+        assert!(labels(&items).contains(&"limits") && labels(&items).contains(&"requests"));
+        // Under metadata (ObjectMeta), with an unclosed flow mapping elsewhere in the document.
+        let items =
+            complete_at("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  lab|\ndata: {a: [\n");
+        assert!(labels(&items).contains(&"labels") && !labels(&items).contains(&"kind"));
+        // The key already has its colon: only the name is inserted.
+        let items = complete_at("apiVersion: apps/v1\nkind: Deployment\nspec:\n  repl|: 3\n");
+        let r = items.iter().find(|c| c.label == "replicas").unwrap();
+        assert_eq!(r.insert, "replicas");
+        // In a comment, or a flow collection: nothing.
+        assert!(complete_at("apiVersion: v1\nkind: Pod\n# sp|\n").is_empty());
+        // A root key of a known kind.
+        let items = complete_at("apiVersion: v1\nkind: Service\n|\n");
+        assert!(labels(&items).contains(&"spec") && labels(&items).contains(&"metadata"));
+        assert!(!labels(&items).contains(&"kind"));
+    }
+
+    #[test]
     fn completes_values_and_kinds() {
         let catalog = Catalog::builtin();
         let (text, cursor) = at("apiVersion: v1\nkind: Pod\nspec:\n  restartPolicy: |\n");
