@@ -5,7 +5,7 @@
 CARGO ?= cargo
 USHER := ./target/release/usher
 
-.PHONY: all demo test bench setup fmt lint build clean
+.PHONY: all demo test bench bench-lsp setup fmt lint build clean
 
 all: build
 
@@ -22,6 +22,12 @@ test: setup
 ## bench: run the check benchmark (prints its figures).
 bench: build
 	$(CARGO) bench -p usher --bench check
+
+## bench-lsp: replay benchmark of `usher lsp` over stdio, with yaml-language-server on the same
+## files (installed into .tools/ by scripts/setup-bench.sh); prints a table with ratios.
+bench-lsp: build
+	@scripts/setup-bench.sh >/dev/null
+	CARGO="$(CARGO)" python3 scripts/bench-lsp.py --usher $(USHER)
 
 ## setup: check the toolchain (idempotent; later capabilities install their tools here).
 setup:
