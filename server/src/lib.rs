@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod finding;
 pub mod lsp;
+pub mod policy;
 pub mod schema;
 pub mod text;
 pub mod yaml;

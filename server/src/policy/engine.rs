@@ -1,0 +1,671 @@
+//! Evaluates a policy's rules on one resource, as Kyverno's engine does, with Kyverno's
+//! result wording.
+
+use std::collections::HashMap;
+
+use serde_json::{Value as Json, json};
+
+use super::matching::{RequestInfo, autogen_controllers, rule_applies};
+use super::pattern::{self, PatternError};
+use super::vars::{Context, render, substitute, substitute_str};
+use super::{FailureAction, Policy, Rule, RuleType, conditions};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pass,
+    Fail,
+    Skip,
+    Error,
+    /// Not evaluated: a feature not supported yet, or data only a cluster has.
+    Unsupported,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Skip => "skip",
+            Status::Error => "error",
+            Status::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// The result of one rule on one resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub policy: String,
+    /// The rule's name as reported (`autogen-…` for generated controller rules).
+    pub rule: String,
+    /// The rule's name in the policy.
+    pub base_rule: String,
+    pub rule_type: RuleType,
+    pub status: Status,
+    pub message: String,
+    /// JSON pointer (into the resource) of where the check failed, when known.
+    pub pointer: Option<String>,
+    pub action: FailureAction,
+}
+
+/// Extra data for an evaluation: the request, and variables provided by a test's values file
+/// (for context entries that would need a cluster).
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    pub request: RequestInfo,
+    /// Values by variable name or dotted path (`request.operation`), applied to the context.
+    pub values: HashMap<String, Json>,
+}
+
+/// Evaluates every rule of `policy` that applies to `resource`.
+pub fn evaluate(policy: &Policy, resource: &Json, opts: &EvalOptions) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    let kind = resource.get("kind").and_then(Json::as_str).unwrap_or("");
+    // A namespaced Policy applies only in its namespace.
+    if let Some(ns) = &policy.namespace {
+        let res_ns = resource
+            .get("metadata")
+            .and_then(|m| m.get("namespace"))
+            .and_then(Json::as_str)
+            .unwrap_or("default");
+        if res_ns != ns {
+            return out;
+        }
+    }
+    let controllers = autogen_controllers(policy);
+    for rule in &policy.rules {
+        if rule_applies(&rule.raw, resource, None, &opts.request) {
+            out.push(evaluate_rule(
+                policy, rule, &rule.name, resource, resource, "", opts,
+            ));
+            continue;
+        }
+        if !controllers.contains(&kind) {
+            continue;
+        }
+        let (template, prefix, name) = if kind == "CronJob" {
+            (
+                resource.pointer("/spec/jobTemplate/spec/template"),
+                "/spec/jobTemplate/spec/template",
+                format!("autogen-cronjob-{}", rule.name),
+            )
+        } else {
+            (
+                resource.pointer("/spec/template"),
+                "/spec/template",
+                format!("autogen-{}", rule.name),
+            )
+        };
+        let Some(template) = template else { continue };
+        if !rule_applies(&rule.raw, resource, Some(("v1", "Pod")), &opts.request) {
+            continue;
+        }
+        let mut pod = json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": template.get("metadata").cloned().unwrap_or(json!({})),
+            "spec": template.get("spec").cloned().unwrap_or(json!({})),
+        });
+        if let Some(ns) = resource.pointer("/metadata/namespace")
+            && let Some(m) = pod.get_mut("metadata").and_then(Json::as_object_mut)
+        {
+            m.entry("namespace").or_insert(ns.clone());
+        }
+        out.push(evaluate_rule(
+            policy, rule, &name, resource, &pod, prefix, opts,
+        ));
+    }
+    out
+}
+
+fn outcome(
+    policy: &Policy,
+    rule: &Rule,
+    name: &str,
+    status: Status,
+    message: String,
+    pointer: Option<String>,
+) -> Outcome {
+    Outcome {
+        policy: policy.name.clone(),
+        rule: name.to_string(),
+        base_rule: rule.name.clone(),
+        rule_type: rule.rule_type,
+        status,
+        message,
+        pointer,
+        action: rule.action.unwrap_or(policy.action),
+    }
+}
+
+/// The admission context of a request for `object`.
+pub fn request_context(object: &Json, opts: &EvalOptions) -> Context {
+    let meta = object.get("metadata");
+    let ns = meta
+        .and_then(|m| m.get("namespace"))
+        .cloned()
+        .unwrap_or(json!(""));
+    let name = meta
+        .and_then(|m| m.get("name"))
+        .cloned()
+        .unwrap_or(json!(""));
+    let kind = object.get("kind").cloned().unwrap_or(Json::Null);
+    let api = object
+        .get("apiVersion")
+        .and_then(Json::as_str)
+        .unwrap_or("");
+    let (group, version) = crate::schema::split_api_version(api);
+    let operation = if opts.request.operation.is_empty() {
+        "CREATE"
+    } else {
+        opts.request.operation.as_str()
+    };
+    let old = if operation == "UPDATE" || operation == "DELETE" {
+        object.clone()
+    } else {
+        Json::Null
+    };
+    let data = json!({
+        "request": {
+            "operation": operation,
+            "object": if operation == "DELETE" { Json::Null } else { object.clone() },
+            "oldObject": old,
+            "namespace": ns,
+            "name": name,
+            "kind": {"group": group, "version": version, "kind": kind},
+            "userInfo": {"username": "", "groups": []},
+            "roles": [],
+            "clusterRoles": [],
+            "dryRun": false,
+        },
+        "serviceAccountName": "",
+        "serviceAccountNamespace": "",
+        "images": images(object),
+    });
+    let mut ctx = Context::new(data);
+    let mut keys: Vec<&String> = opts.values.keys().collect();
+    keys.sort();
+    for k in keys {
+        ctx.set_path(k, opts.values[k].clone());
+    }
+    ctx
+}
+
+/// Kyverno's `images` variable: per container name, the parsed image reference.
+fn images(object: &Json) -> Json {
+    let spec = object
+        .pointer("/spec/template/spec")
+        .or_else(|| object.get("spec"));
+    let mut out = serde_json::Map::new();
+    for (field, key) in [
+        ("containers", "containers"),
+        ("initContainers", "initContainers"),
+        ("ephemeralContainers", "ephemeralContainers"),
+    ] {
+        let mut m = serde_json::Map::new();
+        for c in spec
+            .and_then(|s| s.get(field))
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (Some(name), Some(image)) = (
+                c.get("name").and_then(Json::as_str),
+                c.get("image").and_then(Json::as_str),
+            ) else {
+                continue;
+            };
+            m.insert(name.to_string(), parse_image(image));
+        }
+        if !m.is_empty() {
+            out.insert(key.to_string(), Json::Object(m));
+        }
+    }
+    Json::Object(out)
+}
+
+/// Splits an image reference into registry, path, name, tag and digest as Kyverno does.
+pub fn parse_image(image: &str) -> Json {
+    let (rest, digest) = match image.split_once('@') {
+        Some((r, d)) => (r, d.to_string()),
+        None => (image, String::new()),
+    };
+    let (registry, path) = match rest.split_once('/') {
+        Some((first, remainder)) if first.contains(['.', ':']) || first == "localhost" => {
+            (first.to_string(), remainder.to_string())
+        }
+        _ => ("docker.io".to_string(), rest.to_string()),
+    };
+    let (path, tag) = match path.rsplit_once(':') {
+        Some((p, t)) if !t.contains('/') => (p.to_string(), t.to_string()),
+        _ => (path, String::new()),
+    };
+    let tag = if tag.is_empty() && digest.is_empty() {
+        "latest".to_string()
+    } else {
+        tag
+    };
+    let name = path.rsplit('/').next().unwrap_or(&path).to_string();
+    json!({"registry": registry, "path": path, "name": name, "tag": tag, "digest": digest, "reference": image})
+}
+
+fn evaluate_rule(
+    policy: &Policy,
+    rule: &Rule,
+    name: &str,
+    _resource: &Json,
+    object: &Json,
+    prefix: &str,
+    opts: &EvalOptions,
+) -> Outcome {
+    let mut ctx = request_context(object, opts);
+    let raw = &rule.raw;
+    match rule.rule_type {
+        RuleType::Pattern | RuleType::AnyPattern | RuleType::Deny | RuleType::Foreach => {}
+        other => {
+            return outcome(
+                policy,
+                rule,
+                name,
+                Status::Unsupported,
+                format!("{} rules are not evaluated yet", other.as_str()),
+                None,
+            );
+        }
+    }
+    if let Err(o) = load_context(raw.get("context"), &mut ctx, opts) {
+        return outcome(policy, rule, name, o.0, o.1, None);
+    }
+    if let Some(pre) = raw.get("preconditions") {
+        match conditions::evaluate(pre, &ctx) {
+            Ok((true, _)) => {}
+            Ok((false, _)) => {
+                return outcome(
+                    policy,
+                    rule,
+                    name,
+                    Status::Skip,
+                    "preconditions not met".into(),
+                    None,
+                );
+            }
+            Err(e) => {
+                return outcome(
+                    policy,
+                    rule,
+                    name,
+                    Status::Error,
+                    format!("failed to evaluate preconditions: {e}"),
+                    None,
+                );
+            }
+        }
+    }
+    let validate = raw.get("validate").cloned().unwrap_or(Json::Null);
+    let message = validate.get("message").and_then(Json::as_str).unwrap_or("");
+    let result = validate_block(&validate, object, &ctx, name, message, "", 0);
+    let (status, msg, pointer) = result;
+    let pointer = pointer.map(|p| format!("{prefix}{p}"));
+    let msg = if prefix.is_empty() {
+        msg
+    } else {
+        msg.replace(" failed at path /", &format!(" failed at path {prefix}/"))
+    };
+    outcome(policy, rule, name, status, msg, pointer)
+}
+
+type Verdict = (Status, String, Option<String>);
+
+/// Context entries: variables are computed; entries that need a cluster use values given by
+/// the caller, or make the rule unsupported.
+fn load_context(
+    entries: Option<&Json>,
+    ctx: &mut Context,
+    opts: &EvalOptions,
+) -> Result<(), (Status, String)> {
+    for entry in entries.and_then(Json::as_array).into_iter().flatten() {
+        let Some(name) = entry.get("name").and_then(Json::as_str) else {
+            continue;
+        };
+        if let Some(v) = opts.values.get(name) {
+            ctx.set_path(name, v.clone());
+            continue;
+        }
+        if let Some(var) = entry.get("variable") {
+            let value = match (var.get("value"), var.get("jmesPath")) {
+                (Some(v), path) => {
+                    let v = substitute(v, ctx)
+                        .map_err(|e| (Status::Error, format!("context variable {name}: {e}")))?;
+                    match path.and_then(Json::as_str) {
+                        Some(p) => Context::new(v)
+                            .query(
+                                &substitute_str(p, ctx)
+                                    .map(|x| render(&x))
+                                    .unwrap_or_default(),
+                            )
+                            .unwrap_or(Json::Null),
+                        None => v,
+                    }
+                }
+                (None, Some(p)) => {
+                    let p = substitute_str(p.as_str().unwrap_or(""), ctx)
+                        .map(|x| render(&x))
+                        .map_err(|e| (Status::Error, e.0))?;
+                    ctx.query(&p).unwrap_or(Json::Null)
+                }
+                (None, None) => Json::Null,
+            };
+            let value = if value.is_null() {
+                var.get("default").cloned().unwrap_or(Json::Null)
+            } else {
+                value
+            };
+            ctx.set_path(name, value);
+            continue;
+        }
+        let what = ["apiCall", "configMap", "imageRegistry", "globalReference"]
+            .into_iter()
+            .find(|k| entry.get(*k).is_some())
+            .unwrap_or("context");
+        return Err((
+            Status::Unsupported,
+            format!("needs cluster data: context entry `{name}` ({what})"),
+        ));
+    }
+    Ok(())
+}
+
+fn fail_message(message: &str, ctx: &Context, rule: &str, path: &str) -> String {
+    let msg = substitute_str(message, ctx)
+        .map(|v| render(&v))
+        .unwrap_or_else(|_| message.to_string());
+    let msg = msg.trim_end_matches('.');
+    if msg.is_empty() {
+        format!("validation error: rule {rule} failed at path {path}")
+    } else {
+        format!("validation error: {msg}. rule {rule} failed at path {path}")
+    }
+}
+
+/// A Kyverno path (`/spec/a/0/`) as a JSON pointer (`/spec/a/0`).
+fn pointer_of(path: &str) -> String {
+    path.trim_end_matches('/').to_string()
+}
+
+/// Evaluates `validate` (pattern, anyPattern, deny or foreach) on `object` (the resource, or
+/// a foreach element). `base` is the JSON pointer of `object` in the resource.
+fn validate_block(
+    v: &Json,
+    object: &Json,
+    ctx: &Context,
+    rule: &str,
+    message: &str,
+    base: &str,
+    depth: usize,
+) -> Verdict {
+    if depth > 8 {
+        return (Status::Error, "foreach nested too deeply".into(), None);
+    }
+    if let Some(p) = v.get("pattern") {
+        let p = match substitute(p, ctx) {
+            Ok(p) => p,
+            Err(e) => {
+                return (
+                    Status::Error,
+                    format!("variable substitution failed: {e}"),
+                    None,
+                );
+            }
+        };
+        return match pattern::validate(object, &p) {
+            Ok(()) => (
+                Status::Pass,
+                format!("validation rule '{rule}' passed."),
+                None,
+            ),
+            Err(PatternError {
+                skip: true,
+                message: m,
+                ..
+            }) => (Status::Skip, format!("rule {rule} skipped: {m}"), None),
+            Err(e) => (
+                Status::Fail,
+                fail_message(message, ctx, rule, &format!("{base}{}", e.path)),
+                Some(format!("{base}{}", pointer_of(&e.path))),
+            ),
+        };
+    }
+    if let Some(Json::Array(patterns)) = v.get("anyPattern") {
+        let mut failures = Vec::new();
+        let mut first_pointer = None;
+        let mut all_skip = true;
+        for (i, p) in patterns.iter().enumerate() {
+            let p = match substitute(p, ctx) {
+                Ok(p) => p,
+                Err(e) => {
+                    return (
+                        Status::Error,
+                        format!("variable substitution failed: {e}"),
+                        None,
+                    );
+                }
+            };
+            match pattern::validate(object, &p) {
+                Ok(()) => {
+                    return (
+                        Status::Pass,
+                        format!("validation rule '{rule}' anyPattern[{i}] passed."),
+                        None,
+                    );
+                }
+                Err(e) => {
+                    if !e.skip {
+                        all_skip = false;
+                        first_pointer.get_or_insert(format!("{base}{}", pointer_of(&e.path)));
+                    }
+                    failures.push(format!("rule {rule}[{i}] failed at path {base}{}", e.path));
+                }
+            }
+        }
+        if all_skip && !patterns.is_empty() {
+            return (
+                Status::Skip,
+                format!("rule {rule} skipped: no pattern applies"),
+                None,
+            );
+        }
+        let msg = substitute_str(message, ctx)
+            .map(|v| render(&v))
+            .unwrap_or_else(|_| message.to_string());
+        let msg = msg.trim_end_matches('.');
+        return (
+            Status::Fail,
+            format!("validation error: {msg}. {}", failures.join(" ")),
+            first_pointer,
+        );
+    }
+    if let Some(deny) = v.get("deny") {
+        let conds = deny.get("conditions").cloned().unwrap_or(Json::Null);
+        // `deny: {}` denies everything.
+        let result = if conds.is_null() {
+            Ok((true, None))
+        } else {
+            conditions::evaluate(&conds, ctx)
+        };
+        return match result {
+            Ok((true, cond_msg)) => {
+                let joined: Vec<&str> = [message, cond_msg.as_deref().unwrap_or("")]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                let text = if joined.is_empty() {
+                    format!("validation error: rule {rule} failed")
+                } else {
+                    substitute_str(&joined.join("; "), ctx)
+                        .map(|v| render(&v))
+                        .unwrap_or_else(|_| joined.join("; "))
+                };
+                (Status::Fail, text, None)
+            }
+            Ok((false, _)) => (
+                Status::Pass,
+                format!("validation rule '{rule}' passed."),
+                None,
+            ),
+            Err(e) => (
+                Status::Error,
+                format!("failed to evaluate deny conditions: {e}"),
+                None,
+            ),
+        };
+    }
+    if let Some(Json::Array(each)) = v.get("foreach") {
+        return foreach(each, ctx, rule, message, depth);
+    }
+    (
+        Status::Error,
+        format!("rule {rule}: nothing to validate"),
+        None,
+    )
+}
+
+/// The JSON pointer of a `request.object.a.b` list expression, when it is that simple.
+fn list_pointer(expr: &str) -> Option<String> {
+    let rest = expr.trim().strip_prefix("request.object.")?;
+    if rest
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+    {
+        Some(format!("/{}", rest.replace('.', "/")))
+    } else {
+        None
+    }
+}
+
+fn foreach(each: &[Json], ctx: &Context, rule: &str, message: &str, depth: usize) -> Verdict {
+    let mut applied = 0;
+    let mut last_pass = None;
+    for fe in each {
+        let Some(list_expr) = fe.get("list").and_then(Json::as_str) else {
+            return (
+                Status::Error,
+                format!("rule {rule}: foreach without `list`"),
+                None,
+            );
+        };
+        let expr = match substitute_str(list_expr, ctx) {
+            Ok(Json::String(s)) => s,
+            Ok(other) => render(&other),
+            Err(e) => return (Status::Error, format!("foreach list: {e}"), None),
+        };
+        let elements = match ctx.query(&expr) {
+            Ok(Json::Array(a)) => a,
+            Ok(Json::Null) => Vec::new(),
+            Ok(other) => vec![other],
+            Err(e) => return (Status::Error, format!("foreach list: {e}"), None),
+        };
+        let base = list_pointer(&expr);
+        for (i, el) in elements.iter().enumerate() {
+            let mut ectx = ctx.with("element", el.clone());
+            ectx.set_path("elementIndex", json!(i));
+            ectx.set_path(&format!("elementIndex{depth}"), json!(i));
+            if let Err((status, m)) =
+                load_context(fe.get("context"), &mut ectx, &EvalOptions::default())
+            {
+                return (status, m, None);
+            }
+            if let Some(pre) = fe.get("preconditions") {
+                match conditions::evaluate(pre, &ectx) {
+                    Ok((true, _)) => {}
+                    Ok((false, _)) => continue,
+                    Err(e) => return (Status::Error, format!("foreach preconditions: {e}"), None),
+                }
+            }
+            let el_base = base
+                .as_ref()
+                .map(|b| format!("{b}/{i}"))
+                .unwrap_or_default();
+            let nested = if fe.get("foreach").is_some() {
+                json!({"foreach": fe.get("foreach").cloned().unwrap_or(Json::Null)})
+            } else {
+                fe.clone()
+            };
+            let (status, msg, ptr) =
+                validate_block(&nested, el, &ectx, rule, message, &el_base, depth + 1);
+            match status {
+                Status::Pass => {
+                    applied += 1;
+                    last_pass = Some(msg);
+                }
+                Status::Skip => {}
+                Status::Fail => {
+                    let ptr = ptr.or_else(|| base.as_ref().map(|b| format!("{b}/{i}")));
+                    return (Status::Fail, msg, ptr);
+                }
+                other => return (other, msg, ptr),
+            }
+        }
+    }
+    if applied == 0 {
+        return (
+            Status::Skip,
+            format!("rule {rule} skipped: no element to validate"),
+            None,
+        );
+    }
+    (
+        Status::Pass,
+        last_pass.unwrap_or_else(|| format!("validation rule '{rule}' passed.")),
+        None,
+    )
+}
+
+/// The JSON pointer a failure path refers to, or the resource's kind when none is known.
+pub fn placement(outcome: &Outcome) -> &str {
+    outcome.pointer.as_deref().unwrap_or("/kind")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn policy(yaml: &str) -> Policy {
+        let file = crate::yaml::YamlFile::parse(yaml);
+        super::super::from_json(&file.docs[0].root().unwrap().to_json(), Path::new("p.yaml"))
+            .unwrap()
+    }
+
+    #[test]
+    fn pattern_deny_foreach_and_autogen() {
+        let p = policy(
+            "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: p}\nspec:\n  validationFailureAction: Enforce\n  rules:\n  - name: tag\n    match: {any: [{resources: {kinds: [Pod]}}]}\n    validate:\n      message: \"No latest for {{request.object.metadata.name}}.\"\n      pattern: {spec: {containers: [{image: '!*:latest'}]}}\n  - name: no-delete\n    match: {any: [{resources: {kinds: [Pod]}}]}\n    validate:\n      message: no host network\n      deny:\n        conditions:\n          any:\n          - {key: '{{ request.object.spec.hostNetwork || `false` }}', operator: Equals, value: true}\n  - name: each\n    match: {any: [{resources: {kinds: [Pod]}}]}\n    validate:\n      message: named ports\n      foreach:\n      - list: request.object.spec.containers\n        pattern: {name: 'web*'}\n",
+        );
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": {"hostNetwork": true, "containers": [{"name": "web", "image": "nginx:latest"}, {"name": "db", "image": "pg:1"}]}});
+        let out = evaluate(&p, &pod, &EvalOptions::default());
+        assert_eq!(out[0].status, Status::Fail);
+        assert_eq!(
+            out[0].message,
+            "validation error: No latest for x. rule tag failed at path /spec/containers/0/image/"
+        );
+        assert_eq!(out[0].pointer.as_deref(), Some("/spec/containers/0/image"));
+        assert_eq!(out[1].status, Status::Fail);
+        assert_eq!(out[1].message, "no host network");
+        assert_eq!(out[2].status, Status::Fail);
+        assert_eq!(out[2].pointer.as_deref(), Some("/spec/containers/1/name"));
+        let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1"}]}}}});
+        let out = evaluate(&p, &deploy, &EvalOptions::default());
+        assert_eq!(
+            out.iter()
+                .map(|o| (o.rule.as_str(), o.status))
+                .collect::<Vec<_>>(),
+            vec![
+                ("autogen-tag", Status::Pass),
+                ("autogen-no-delete", Status::Pass),
+                ("autogen-each", Status::Pass)
+            ]
+        );
+        assert_eq!(parse_image("ghcr.io/a/b:1.2")["registry"], "ghcr.io");
+        assert_eq!(parse_image("nginx")["tag"], "latest");
+    }
+}

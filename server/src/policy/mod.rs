@@ -1,0 +1,269 @@
+//! Policy layer: Kyverno `ClusterPolicy`/`Policy` loaded from files, matched against
+//! resources and evaluated locally (pattern, anyPattern, deny, foreach, preconditions), with
+//! Kyverno's own wording. Knows Kubernetes and Kyverno, not LSP.
+
+pub mod conditions;
+pub mod engine;
+pub mod functions;
+pub mod matching;
+pub mod pattern;
+pub mod quantity;
+pub mod vars;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value as Json;
+
+use crate::yaml::{YamlFile, strip_bom};
+
+/// What a failed rule means at admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureAction {
+    Enforce,
+    Audit,
+}
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// `ClusterPolicy` or `Policy`.
+    pub kind: String,
+    pub name: String,
+    /// For namespaced `Policy`: the namespace it applies to.
+    pub namespace: Option<String>,
+    pub annotations: serde_json::Map<String, Json>,
+    pub action: FailureAction,
+    pub background: bool,
+    pub rules: Vec<Rule>,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The whole policy document (for rules' raw fields).
+    pub raw: Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub raw: Json,
+    /// `validate`, `mutate`, `generate`, `verifyImages`.
+    pub rule_type: RuleType,
+    /// Rule-level override of the policy's failure action.
+    pub action: Option<FailureAction>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleType {
+    Pattern,
+    AnyPattern,
+    Deny,
+    Foreach,
+    PodSecurity,
+    Cel,
+    Manifests,
+    Mutate,
+    Generate,
+    VerifyImages,
+    Other,
+}
+
+impl RuleType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleType::Pattern => "pattern",
+            RuleType::AnyPattern => "anyPattern",
+            RuleType::Deny => "deny",
+            RuleType::Foreach => "foreach",
+            RuleType::PodSecurity => "podSecurity",
+            RuleType::Cel => "cel",
+            RuleType::Manifests => "manifests",
+            RuleType::Mutate => "mutate",
+            RuleType::Generate => "generate",
+            RuleType::VerifyImages => "verifyImages",
+            RuleType::Other => "other",
+        }
+    }
+
+    fn of(rule: &Json) -> RuleType {
+        if let Some(v) = rule.get("validate") {
+            if v.get("pattern").is_some() {
+                RuleType::Pattern
+            } else if v.get("anyPattern").is_some() {
+                RuleType::AnyPattern
+            } else if v.get("deny").is_some() {
+                RuleType::Deny
+            } else if v.get("foreach").is_some() {
+                RuleType::Foreach
+            } else if v.get("podSecurity").is_some() {
+                RuleType::PodSecurity
+            } else if v.get("cel").is_some() {
+                RuleType::Cel
+            } else if v.get("manifests").is_some() {
+                RuleType::Manifests
+            } else {
+                RuleType::Other
+            }
+        } else if rule.get("mutate").is_some() {
+            RuleType::Mutate
+        } else if rule.get("generate").is_some() {
+            RuleType::Generate
+        } else if rule.get("verifyImages").is_some() {
+            RuleType::VerifyImages
+        } else {
+            RuleType::Other
+        }
+    }
+}
+
+fn action_of(v: Option<&Json>) -> Option<FailureAction> {
+    match v?.as_str()?.to_ascii_lowercase().as_str() {
+        "enforce" => Some(FailureAction::Enforce),
+        "audit" => Some(FailureAction::Audit),
+        _ => None,
+    }
+}
+
+/// A policy file that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyLoadError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// Whether a document is a Kyverno policy this layer evaluates.
+pub fn is_kyverno_policy(doc: &Json) -> bool {
+    let api = doc.get("apiVersion").and_then(Json::as_str).unwrap_or("");
+    let kind = doc.get("kind").and_then(Json::as_str).unwrap_or("");
+    api.starts_with("kyverno.io/") && (kind == "ClusterPolicy" || kind == "Policy")
+}
+
+/// Builds a policy from its JSON document.
+pub fn from_json(doc: &Json, path: &Path) -> Result<Policy, String> {
+    let kind = doc
+        .get("kind")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let meta = doc.get("metadata").cloned().unwrap_or(Json::Null);
+    let name = meta
+        .get("name")
+        .and_then(Json::as_str)
+        .ok_or("the policy has no metadata.name")?
+        .to_string();
+    let spec = doc
+        .get("spec")
+        .ok_or_else(|| format!("policy {name} has no spec"))?;
+    let action = action_of(spec.get("validationFailureAction")).unwrap_or(FailureAction::Audit);
+    let rules_raw = spec
+        .get("rules")
+        .and_then(Json::as_array)
+        .ok_or_else(|| format!("policy {name} has no spec.rules"))?;
+    let mut rules = Vec::new();
+    for (i, r) in rules_raw.iter().enumerate() {
+        let rname = r
+            .get("name")
+            .and_then(Json::as_str)
+            .ok_or_else(|| format!("policy {name}: rule {i} has no name"))?;
+        rules.push(Rule {
+            name: rname.to_string(),
+            raw: r.clone(),
+            rule_type: RuleType::of(r),
+            action: action_of(r.get("validate").and_then(|v| v.get("failureAction"))),
+        });
+    }
+    Ok(Policy {
+        kind: kind.clone(),
+        namespace: if kind == "Policy" {
+            Some(
+                meta.get("namespace")
+                    .and_then(Json::as_str)
+                    .unwrap_or("default")
+                    .to_string(),
+            )
+        } else {
+            None
+        },
+        name,
+        annotations: meta
+            .get("annotations")
+            .and_then(Json::as_object)
+            .cloned()
+            .unwrap_or_default(),
+        action,
+        background: spec
+            .get("background")
+            .and_then(Json::as_bool)
+            .unwrap_or(true),
+        rules,
+        path: path.to_path_buf(),
+        raw: doc.clone(),
+    })
+}
+
+/// Reads the Kyverno policies of a file (other documents are ignored).
+pub fn load_file(path: &Path) -> Result<Vec<Policy>, PolicyLoadError> {
+    let err = |message: String| PolicyLoadError {
+        path: path.to_path_buf(),
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let text = crate::analysis::decode_file(&bytes, 64 << 20).map_err(|(_, m, _)| err(m))?;
+    let text = strip_bom(text);
+    let file = YamlFile::parse(text);
+    let mut out = Vec::new();
+    for doc in &file.docs {
+        if let Some(issue) = doc.lowered.issues.iter().find(|i| i.kind.is_error()) {
+            let index = crate::text::LineIndex::new(text);
+            let pos = index.line_col(
+                text,
+                doc.start + issue.span.start as usize,
+                crate::text::PositionEncoding::Utf32,
+            );
+            return Err(err(format!(
+                "{}:{}: {}",
+                pos.line + 1,
+                pos.col + 1,
+                issue.message
+            )));
+        }
+        let Some(root) = doc.root() else { continue };
+        let json = root.to_json();
+        if is_kyverno_policy(&json) {
+            out.push(from_json(&json, path).map_err(err)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads policies from files and folders (folders recursively, `.yaml`/`.yml`).
+pub fn load_paths(paths: &[PathBuf]) -> (Vec<Policy>, Vec<PolicyLoadError>) {
+    let mut policies = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = walkdir::WalkDir::new(p)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_file())
+                .map(|e| e.into_path())
+                .filter(|f| crate::schema::catalog::is_manifest_name(f))
+                .collect();
+            files.sort();
+            for f in files {
+                match load_file(&f) {
+                    Ok(ps) => policies.extend(ps),
+                    Err(e) => errors.push(e),
+                }
+            }
+        } else {
+            match load_file(p) {
+                Ok(ps) if ps.is_empty() => errors.push(PolicyLoadError {
+                    path: p.clone(),
+                    message: "no Kyverno ClusterPolicy or Policy in this file".into(),
+                }),
+                Ok(ps) => policies.extend(ps),
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    (policies, errors)
+}

@@ -1,0 +1,259 @@
+//! `{{ }}` variables: JMESPath over the admission context, with Kyverno's own functions.
+//! Substitution is innermost-first (Kyverno allows `{{ }}` inside `{{ }}`); a string that is
+//! exactly one `{{ expr }}` becomes the expression's value (any JSON type).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use jmespath::functions::{ArgumentType, CustomFunction, Signature};
+use jmespath::{Expression, Rcvar, Runtime, Variable};
+use serde_json::Value as Json;
+
+use super::functions;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VarError(pub String);
+
+impl std::fmt::Display for VarError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        let mut rt = Runtime::new();
+        rt.register_builtin_functions();
+        functions::register_all(&mut rt);
+        rt
+    })
+}
+
+/// Registers a Kyverno function.
+pub fn register(
+    rt: &mut Runtime,
+    name: &str,
+    inputs: Vec<ArgumentType>,
+    variadic: Option<ArgumentType>,
+    f: fn(&[Rcvar]) -> Result<Json, String>,
+) {
+    let name_owned = name.to_string();
+    rt.register_function(
+        name,
+        Box::new(CustomFunction::new(
+            Signature::new(inputs, variadic),
+            Box::new(move |args: &[Rcvar], ctx: &mut jmespath::Context<'_>| {
+                let out = f(args).map_err(|e| {
+                    jmespath::JmespathError::new(
+                        ctx.expression,
+                        ctx.offset,
+                        jmespath::ErrorReason::Parse(format!("{name_owned}: {e}")),
+                    )
+                })?;
+                Ok(to_var(&out))
+            }),
+        )),
+    );
+}
+
+pub fn to_var(v: &Json) -> Rcvar {
+    Rcvar::new(Variable::from_serializable(v).unwrap_or(Variable::Null))
+}
+
+pub fn from_var(v: &Variable) -> Json {
+    serde_json::to_value(v).unwrap_or(Json::Null)
+}
+
+/// Compiled expressions, shared by every evaluation.
+fn compile(expr: &str) -> Result<std::sync::Arc<Expression<'static>>, VarError> {
+    static CACHE: OnceLock<Mutex<HashMap<String, std::sync::Arc<Expression<'static>>>>> =
+        OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(e) = cache.lock().unwrap().get(expr) {
+        return Ok(e.clone());
+    }
+    let compiled = runtime()
+        .compile(expr)
+        .map_err(|e| VarError(format!("invalid JMESPath `{expr}`: {}", e.reason)))?;
+    let compiled = std::sync::Arc::new(compiled);
+    let mut c = cache.lock().unwrap();
+    if c.len() > 20_000 {
+        c.clear();
+    }
+    c.insert(expr.to_string(), compiled.clone());
+    Ok(compiled)
+}
+
+/// The data variables are evaluated against, converted once.
+pub struct Context {
+    pub data: Json,
+    var: Rcvar,
+}
+
+impl Context {
+    pub fn new(data: Json) -> Self {
+        let var = to_var(&data);
+        Context { data, var }
+    }
+
+    /// A copy with `key` set at the top level.
+    pub fn with(&self, key: &str, value: Json) -> Context {
+        let mut data = self.data.clone();
+        if let Json::Object(m) = &mut data {
+            m.insert(key.to_string(), value);
+        }
+        Context::new(data)
+    }
+
+    /// Sets a dotted key (`request.operation`) in the data.
+    pub fn set_path(&mut self, dotted: &str, value: Json) {
+        let mut node = &mut self.data;
+        let parts: Vec<&str> = dotted.split('.').collect();
+        for (i, p) in parts.iter().enumerate() {
+            if !node.is_object() {
+                *node = Json::Object(Default::default());
+            }
+            let m = node.as_object_mut().unwrap();
+            if i == parts.len() - 1 {
+                m.insert(p.to_string(), value.clone());
+                break;
+            }
+            node = m
+                .entry(p.to_string())
+                .or_insert(Json::Object(Default::default()));
+        }
+        self.var = to_var(&self.data);
+    }
+
+    /// Evaluates a JMESPath expression.
+    pub fn query(&self, expr: &str) -> Result<Json, VarError> {
+        let expr = expr.trim();
+        let compiled = compile(expr)?;
+        let out = compiled
+            .search(self.var.clone())
+            .map_err(|e| VarError(format!("`{expr}`: {}", e.reason)))?;
+        Ok(from_var(&out))
+    }
+}
+
+/// Where the innermost `{{ … }}` of `s` is: (start of `{{`, end after `}}`).
+fn innermost(s: &str) -> Option<(usize, usize)> {
+    let close = s.find("}}")?;
+    let open = s[..close].rfind("{{")?;
+    Some((open, close + 2))
+}
+
+/// Substitutes the variables of a string. A string that is exactly one `{{ }}` yields the
+/// value itself.
+pub fn substitute_str(s: &str, ctx: &Context) -> Result<Json, VarError> {
+    if !s.contains("{{") {
+        return Ok(Json::String(s.to_string()));
+    }
+    let mut text = s.to_string();
+    let mut guard = 0;
+    while let Some((a, b)) = innermost(&text) {
+        guard += 1;
+        if guard > 256 {
+            return Err(VarError("too many nested variables".into()));
+        }
+        let expr = &text[a + 2..b - 2];
+        let value = ctx.query(expr)?;
+        if a == 0 && b == text.len() {
+            return Ok(value);
+        }
+        let rendered = render(&value);
+        text.replace_range(a..b, &rendered);
+    }
+    Ok(Json::String(text))
+}
+
+/// A value written into a string.
+pub fn render(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Null => "null".into(),
+        Json::Number(n) => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 1e15
+            {
+                format!("{}", f as i64)
+            } else {
+                n.to_string()
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Substitutes every string (and key) of a JSON value.
+pub fn substitute(v: &Json, ctx: &Context) -> Result<Json, VarError> {
+    Ok(match v {
+        Json::String(s) => substitute_str(s, ctx)?,
+        Json::Array(items) => Json::Array(
+            items
+                .iter()
+                .map(|i| substitute(i, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
+        Json::Object(m) => {
+            let mut out = serde_json::Map::new();
+            for (k, val) in m {
+                let key = match substitute_str(k, ctx)? {
+                    Json::String(s) => s,
+                    other => render(&other),
+                };
+                out.insert(key, substitute(val, ctx)?);
+            }
+            Json::Object(out)
+        }
+        other => other.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn substitution() {
+        let ctx = Context::new(
+            json!({"request": {"object": {"metadata": {"name": "web", "labels": {"app.kubernetes.io/name": "x"}}, "spec": {"minAvailable": 2}}, "operation": "CREATE"}}),
+        );
+        assert_eq!(
+            substitute_str("{{ request.object.metadata.name }}", &ctx).unwrap(),
+            json!("web")
+        );
+        assert_eq!(
+            substitute_str("name={{request.object.metadata.name}}!", &ctx).unwrap(),
+            json!("name=web!")
+        );
+        assert_eq!(
+            substitute_str("{{ request.object.spec }}", &ctx).unwrap(),
+            json!({"minAvailable": 2})
+        );
+        assert_eq!(
+            substitute_str(
+                "{{ request.object.metadata.labels.\"app.kubernetes.io/name\" }}",
+                &ctx
+            )
+            .unwrap(),
+            json!("x")
+        );
+        assert_eq!(
+            substitute_str(
+                "{{ regex_match('^[0-9]+$', '{{ request.object.spec.minAvailable || ''}}') }}",
+                &ctx
+            )
+            .unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            substitute_str("{{ request.operation || 'BACKGROUND' }}", &ctx).unwrap(),
+            json!("CREATE")
+        );
+        assert!(substitute_str("{{ nope( }}", &ctx).is_err());
+    }
+}
