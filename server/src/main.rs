@@ -7,6 +7,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => usher::cli::check::run(args),
+        Command::Test(args) => usher::cli::test::run(args),
         Command::Lsp(_) => usher::lsp::run().map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod output;
+pub mod test;
 
 use std::path::PathBuf;
 
@@ -29,6 +30,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Run the language server on standard input/output (for VS Code, Neovim, Helix…).
     Lsp(LspArgs),
+    /// Run Kyverno CLI test files (kyverno-test.yaml) against the local policy engine.
+    Test(test::TestArgs),
 }
 
 #[derive(Debug, clap::Args)]

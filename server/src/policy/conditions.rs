@@ -56,8 +56,14 @@ fn all(list: &[Json], ctx: &Context) -> Result<(bool, Option<String>), VarError>
 }
 
 fn condition(c: &Json, ctx: &Context) -> Result<(bool, Option<String>), VarError> {
-    let key = substitute(c.get("key").unwrap_or(&Json::Null), ctx)?;
-    let value = substitute(c.get("value").unwrap_or(&Json::Null), ctx)?;
+    // As Kyverno: a condition whose variables cannot be resolved (a JMESPath function given
+    // null, say) does not hold; it is not an error of the rule.
+    let (Ok(key), Ok(value)) = (
+        substitute(c.get("key").unwrap_or(&Json::Null), ctx),
+        substitute(c.get("value").unwrap_or(&Json::Null), ctx),
+    ) else {
+        return Ok((false, None));
+    };
     let op = c.get("operator").and_then(Json::as_str).unwrap_or("Equals");
     let message = c
         .get("message")
@@ -70,7 +76,11 @@ fn condition(c: &Json, ctx: &Context) -> Result<(bool, Option<String>), VarError
 
 /// Applies an operator; None for an unknown one.
 pub fn apply(op: &str, key: &Json, value: &Json) -> Option<bool> {
-    Some(match op.to_ascii_lowercase().as_str() {
+    let op = op.to_ascii_lowercase();
+    if value.is_null() && (op.ends_with("in") || op.starts_with("any") || op.starts_with("all")) {
+        return Some(false);
+    }
+    Some(match op.as_str() {
         "equals" | "equal" => equals(key, value),
         "notequals" | "notequal" => !equals(key, value),
         "anyin" => list_of(key).iter().any(|k| contained(k, value)),

@@ -48,6 +48,29 @@ pub struct Outcome {
     pub action: FailureAction,
 }
 
+fn needs_default_namespace(resource: &Json) -> bool {
+    let Some(meta) = resource.get("metadata").and_then(Json::as_object) else {
+        return false;
+    };
+    if meta
+        .get("namespace")
+        .and_then(Json::as_str)
+        .is_some_and(|n| !n.is_empty())
+    {
+        return false;
+    }
+    let api = resource
+        .get("apiVersion")
+        .and_then(Json::as_str)
+        .unwrap_or("");
+    let kind = resource.get("kind").and_then(Json::as_str).unwrap_or("");
+    match crate::schema::Catalog::builtin().lookup(api, kind) {
+        Some(info) => info.namespaced,
+        // Unknown kinds: namespaced unless they look cluster-wide.
+        None => !kind.starts_with("Cluster") && kind != "Namespace",
+    }
+}
+
 /// Extra data for an evaluation: the request, and variables provided by a test's values file
 /// (for context entries that would need a cluster).
 #[derive(Debug, Clone, Default)]
@@ -55,10 +78,27 @@ pub struct EvalOptions {
     pub request: RequestInfo,
     /// Values by variable name or dotted path (`request.operation`), applied to the context.
     pub values: HashMap<String, Json>,
+    /// The namespace of namespaced resources that do not name one (default: `default`).
+    pub default_namespace: Option<String>,
 }
 
-/// Evaluates every rule of `policy` that applies to `resource`.
+/// Evaluates every rule of `policy` that applies to `resource`. A namespaced resource without
+/// `metadata.namespace` is evaluated in the default namespace, where it would land.
 pub fn evaluate(policy: &Policy, resource: &Json, opts: &EvalOptions) -> Vec<Outcome> {
+    let with_ns;
+    let resource = if needs_default_namespace(resource) {
+        let mut r = resource.clone();
+        if let Some(m) = r.get_mut("metadata").and_then(Json::as_object_mut) {
+            m.insert(
+                "namespace".into(),
+                json!(opts.default_namespace.as_deref().unwrap_or("default")),
+            );
+        }
+        with_ns = r;
+        &with_ns
+    } else {
+        resource
+    };
     let mut out = Vec::new();
     let kind = resource.get("kind").and_then(Json::as_str).unwrap_or("");
     // A namespaced Policy applies only in its namespace.
@@ -83,39 +123,79 @@ pub fn evaluate(policy: &Policy, resource: &Json, opts: &EvalOptions) -> Vec<Out
         if !controllers.contains(&kind) {
             continue;
         }
-        let (template, prefix, name) = if kind == "CronJob" {
-            (
-                resource.pointer("/spec/jobTemplate/spec/template"),
-                "/spec/jobTemplate/spec/template",
-                format!("autogen-cronjob-{}", rule.name),
-            )
+        let cronjob = kind == "CronJob";
+        let template = if cronjob {
+            resource.pointer("/spec/jobTemplate/spec/template")
         } else {
-            (
-                resource.pointer("/spec/template"),
-                "/spec/template",
-                format!("autogen-{}", rule.name),
-            )
+            resource.pointer("/spec/template")
         };
-        let Some(template) = template else { continue };
-        if !rule_applies(&rule.raw, resource, Some(("v1", "Pod")), &opts.request) {
+        if template.is_none()
+            || !rule_applies(&rule.raw, resource, Some(("v1", "Pod")), &opts.request)
+        {
             continue;
         }
-        let mut pod = json!({
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": template.get("metadata").cloned().unwrap_or(json!({})),
-            "spec": template.get("spec").cloned().unwrap_or(json!({})),
-        });
-        if let Some(ns) = resource.pointer("/metadata/namespace")
-            && let Some(m) = pod.get_mut("metadata").and_then(Json::as_object_mut)
-        {
-            m.entry("namespace").or_insert(ns.clone());
-        }
+        let generated = Rule {
+            raw: autogen_rule(&rule.raw, cronjob),
+            ..rule.clone()
+        };
+        let name = if cronjob {
+            format!("autogen-cronjob-{}", rule.name)
+        } else {
+            format!("autogen-{}", rule.name)
+        };
         out.push(evaluate_rule(
-            policy, rule, &name, resource, &pod, prefix, opts,
+            policy, &generated, &name, resource, resource, "", opts,
         ));
     }
     out
+}
+
+/// Kyverno's autogen rewrite of a Pod rule for a controller: references to the Pod's
+/// `spec`/`metadata` move under the template, patterns are wrapped to the template's place.
+pub fn autogen_rule(raw: &Json, cronjob: bool) -> Json {
+    let base = if cronjob {
+        "spec.jobTemplate.spec.template"
+    } else {
+        "spec.template"
+    };
+    let text = serde_json::to_string(raw).unwrap_or_default();
+    let text = text
+        .replace(
+            "request.object.spec",
+            &format!("request.object.{base}.spec"),
+        )
+        .replace(
+            "request.oldObject.spec",
+            &format!("request.oldObject.{base}.spec"),
+        )
+        .replace(
+            "request.object.metadata",
+            &format!("request.object.{base}.metadata"),
+        )
+        .replace(
+            "request.oldObject.metadata",
+            &format!("request.oldObject.{base}.metadata"),
+        );
+    let mut rule: Json = serde_json::from_str(&text).unwrap_or_else(|_| raw.clone());
+    let wrap = |p: Json| -> Json {
+        if cronjob {
+            json!({"spec": {"jobTemplate": {"spec": {"template": p}}}})
+        } else {
+            json!({"spec": {"template": p}})
+        }
+    };
+    if let Some(v) = rule.get_mut("validate").and_then(Json::as_object_mut) {
+        if let Some(p) = v.remove("pattern") {
+            v.insert("pattern".into(), wrap(p));
+        }
+        if let Some(Json::Array(ps)) = v.remove("anyPattern") {
+            v.insert(
+                "anyPattern".into(),
+                Json::Array(ps.into_iter().map(wrap).collect()),
+            );
+        }
+    }
+    rule
 }
 
 fn outcome(
@@ -173,7 +253,7 @@ pub fn request_context(object: &Json, opts: &EvalOptions) -> Context {
             "namespace": ns,
             "name": name,
             "kind": {"group": group, "version": version, "kind": kind},
-            "userInfo": {"username": "", "groups": []},
+            "userInfo": {},
             "roles": [],
             "clusterRoles": [],
             "dryRun": false,

@@ -92,6 +92,18 @@ fn element(resource: &Json, pattern: &Json, path: &str) -> Result<(), PatternErr
             )),
         },
         _ => {
+            // A scalar pattern against a list: every element must match.
+            if let Json::Array(items) = resource {
+                for item in items {
+                    if !value_matches(item, pattern) {
+                        return Err(PatternError::fail(
+                            path,
+                            format!("value {} does not match {}", short(item), short(pattern)),
+                        ));
+                    }
+                }
+                return Ok(());
+            }
             if value_matches(resource, pattern) {
                 Ok(())
             } else {
