@@ -12,9 +12,24 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// `check` runs without the bundled policy pack unless a test asks for policies: these tests
+/// are about YAML and schemas (the pack has its own tests).
+fn with_policy_default(args: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    if v.first().map(String::as_str) == Some("check")
+        && !v
+            .iter()
+            .any(|a| a.starts_with("--policy") || a == "--bundled")
+    {
+        v.insert(1, "--no-bundled-policies".into());
+    }
+    v.retain(|a| a != "--bundled");
+    v
+}
+
 fn usher(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_usher"))
-        .args(args)
+        .args(with_policy_default(args))
         .current_dir(root())
         .output()
         .expect("usher runs")
@@ -23,7 +38,7 @@ fn usher(args: &[&str]) -> Output {
 fn usher_stdin(args: &[&str], input: &[u8]) -> Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_usher"))
-        .args(args)
+        .args(with_policy_default(args))
         .current_dir(root())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -318,4 +333,48 @@ fn a_folder_of_ten_thousand_files() {
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.contains("f4321.yaml:5:53: error: `Sometimes`"), "{out}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("in 10000 files (10000 resources"));
+}
+
+#[test]
+fn bundled_policies_and_policy_files() {
+    // The bundled pack is on by default: Kyverno wording, on the failing value, as warnings.
+    let o = usher(&["check", "--bundled", "fixtures/demo/apps/ledger.yaml"]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("fixtures/demo/apps/ledger.yaml:102:37: warning: validation error: The root filesystem must be read-only (securityContext.readOnlyRootFilesystem: true). rule autogen-validate-readOnlyRootFilesystem failed at path /spec/template/spec/containers/1/securityContext/readOnlyRootFilesystem/ [usher-require-ro-rootfs/autogen-validate-readOnlyRootFilesystem]"),
+        "{out}"
+    );
+    assert_eq!(o.status.code(), Some(0), "warnings only");
+    // A policy file with Enforce: errors, exit 1; a missing key is reported on its parent key.
+    let o = usher(&[
+        "check",
+        "--no-bundled-policies",
+        "--policy",
+        "fixtures/policies/require-owner.yaml",
+        "fixtures/policies/unowned.yaml",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(
+        out,
+        "fixtures/policies/unowned.yaml:11:7: error: validation error: Every workload names its owning team in the `owner` label. rule autogen-require-owner failed at path /spec/template/metadata/labels/owner/ [require-owner/autogen-require-owner]\n\
+         fixtures/policies/unowned.yaml:22:19: error: validation error: Every workload names its owning team in the `owner` label. rule require-owner failed at path /metadata/labels/owner/ [require-owner/require-owner]\n"
+    );
+    assert_eq!(o.status.code(), Some(1));
+    // A broken policy file is a clear warning with its position.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: x}\nspec:\n  rules: [\n",
+    )
+    .unwrap();
+    let o = usher(&[
+        "check",
+        "--policy",
+        bad.to_str().unwrap(),
+        "fixtures/demo/apps/ledger.yaml",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad.yaml") && err.contains("5:"), "{err}");
+    assert_eq!(o.status.code(), Some(2));
 }

@@ -270,6 +270,11 @@ impl Drop for Client {
     }
 }
 
+/// Settings without the bundled policy pack (these tests are about sync, schemas and fixes).
+fn no_policies() -> Json {
+    json!({"policies": {"bundled": false}})
+}
+
 /// Columns of `col` Unicode characters into `line` in another encoding.
 fn column(line: &str, chars: usize, encoding: &str) -> usize {
     let prefix: String = line.chars().take(chars).collect();
@@ -361,7 +366,14 @@ fn diagnostics_match_usher_check_on_the_demo_workspace() {
             assert_eq!(got, want, "{rel} ({encoding})");
             total += got.len();
             for d in &diags {
-                assert_eq!(d["source"], "usher");
+                let code = d["code"].as_str().unwrap();
+                // Schema and YAML findings come from usher; the bundled pack's from kyverno,
+                // with the policy file as their origin.
+                if code.starts_with("usher-") {
+                    assert_eq!(d["source"], "kyverno", "{d}");
+                } else {
+                    assert_eq!(d["source"], "usher", "{d}");
+                }
             }
             // A custom resource's findings point at the CRD its schema came from.
             if rel.ends_with("reporting.yaml") {
@@ -401,7 +413,7 @@ const NON_ASCII: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg
 fn positions_in_utf8_and_utf16_with_emoji_and_cjk() {
     for (encoding, col) in [("utf-16", 31), ("utf-8", 37)] {
         let mut c = Client::start();
-        let init = c.initialize(None, &[encoding], json!({}));
+        let init = c.initialize(None, &[encoding], no_policies());
         assert_eq!(init["capabilities"]["positionEncoding"], encoding);
         let uri = "file:///tmp/usher-e2e/non-ascii.yaml";
         c.open(uri, NON_ASCII);
@@ -507,7 +519,7 @@ fn random_edit_sequences_keep_server_and_client_text_equal() {
     ] {
         let mut rng = Rng(seed);
         let mut c = Client::start();
-        c.initialize(None, &[encoding], json!({}));
+        c.initialize(None, &[encoding], no_policies());
         let uri = "file:///tmp/usher-e2e/random.yaml";
         let mut text = seed_text.clone();
         c.open(uri, &text);
@@ -575,7 +587,7 @@ fn random_edit_sequences_keep_server_and_client_text_equal() {
 #[test]
 fn diagnostics_are_never_published_for_stale_versions() {
     let mut c = Client::start();
-    c.initialize(None, &["utf-16"], json!({}));
+    c.initialize(None, &["utf-16"], no_policies());
     let uri = "file:///tmp/usher-e2e/stale.yaml";
     let mut text = String::from(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: a\n    image: x\n",
@@ -627,7 +639,7 @@ const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  na
 #[test]
 fn hover_completion_symbols_folding_selection() {
     let mut c = Client::start();
-    c.initialize(None, &["utf-16"], json!({}));
+    c.initialize(None, &["utf-16"], no_policies());
     let uri = "file:///tmp/usher-e2e/deploy.yaml";
     c.open(uri, DEPLOYMENT);
     c.diagnostics(uri, Some(1));
@@ -851,7 +863,7 @@ fn apply_edits(text: &str, edits: &[Json]) -> String {
 #[test]
 fn code_actions_fix_findings_and_keep_comments() {
     let mut c = Client::start();
-    c.initialize(None, &["utf-16"], json!({}));
+    c.initialize(None, &["utf-16"], no_policies());
     let uri = "file:///tmp/usher-e2e/fix.yaml";
     let mut text = format!(
         "{DEPLOYMENT}---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n  - name: http # named\n    targetPort: 8080\n---\napiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata:\n  name: pdb\nspec:\n  minAvailable: 1\n"
@@ -913,7 +925,7 @@ fn code_actions_fix_findings_and_keep_comments() {
 #[test]
 fn bad_input_gets_clear_errors_and_the_server_keeps_running() {
     let mut c = Client::start();
-    c.initialize(None, &["utf-16"], json!({}));
+    c.initialize(None, &["utf-16"], no_policies());
     let uri = "file:///tmp/usher-e2e/bad.yaml";
     c.open(uri, "apiVersion: v1\nkind: Pod\n");
     c.diagnostics(uri, Some(1));
@@ -1015,7 +1027,7 @@ fn configuration_from_initialization_options_workspace_and_watched_files() {
     c.initialize(
         Some(root),
         &["utf-16"],
-        json!({"crds": ["crds"], "kubernetesVersion": "1.20"}),
+        json!({"crds": ["crds"], "kubernetesVersion": "1.20", "policies": {"bundled": false}}),
     );
     let cr_uri = uri_of(&root.join("db.yaml"));
     let legacy_uri = uri_of(&root.join("legacy.yaml"));
@@ -1049,7 +1061,7 @@ fn configuration_from_initialization_options_workspace_and_watched_files() {
             .ends_with("crds/database.yaml")
     );
     // workspace/configuration overrides initializationOptions.
-    c.configuration = json!({"kubernetesVersion": "1.30"});
+    c.configuration = json!({"kubernetesVersion": "1.30", "policies": {"bundled": false}});
     c.notifications.clear();
     c.notify(
         "workspace/didChangeConfiguration",

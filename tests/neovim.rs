@@ -208,6 +208,7 @@ fn fixture_findings_match_the_cli() {
         .args([
             "check",
             "--no-config",
+            "--no-bundled-policies",
             "--format",
             "json",
             "fixtures/lsp/deployment-errors.yaml",

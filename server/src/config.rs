@@ -39,10 +39,28 @@ pub struct Config {
     pub crds: Vec<PathBuf>,
     pub unknown_fields: Option<Level>,
     pub missing_schemas: Option<Level>,
-    /// Reserved for policies, knowledge sources and the cluster (later capabilities).
-    pub policies: Option<serde_json::Value>,
+    /// Kyverno policies to evaluate.
+    pub policies: Option<PolicyConfig>,
+    /// Reserved for knowledge sources and the cluster (later capabilities).
     pub knowledge: Option<serde_json::Value>,
     pub cluster: Option<serde_json::Value>,
+}
+
+/// The `policies` key.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Policy files or folders (Kyverno ClusterPolicy/Policy), relative to the config file.
+    #[serde(default)]
+    pub paths: Vec<PathBuf>,
+    /// Whether the policy pack bundled with usher is on (default: true).
+    pub bundled: Option<bool>,
+    /// Categories of the bundled pack to use (empty: all), as in the
+    /// `policies.kyverno.io/category` annotation.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// The namespace of namespaced resources that name none (default: `default`).
+    pub default_namespace: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +87,9 @@ impl Config {
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.crds = config.crds.iter().map(|p| base.join(p)).collect();
+        if let Some(pc) = &mut config.policies {
+            pc.paths = pc.paths.iter().map(|p| base.join(p)).collect();
+        }
         Ok(config)
     }
 

@@ -60,7 +60,7 @@ pub struct Finding {
     /// The tool that speaks: `usher` for YAML and schema findings.
     pub source: &'static str,
     /// A stable code, `<layer>/<what>`.
-    pub code: &'static str,
+    pub code: std::borrow::Cow<'static, str>,
     /// JSON pointer of the value concerned in its document, when there is one.
     pub pointer: Option<String>,
     pub related: Vec<Related>,

@@ -29,6 +29,9 @@ pub struct DocumentAnalysis {
 pub struct Analyzer {
     pub catalog: Arc<Catalog>,
     pub options: SchemaCheckOptions,
+    /// Kyverno policies evaluated on every resource.
+    pub policies: Arc<Vec<crate::policy::Policy>>,
+    policy_options: crate::policy::engine::EvalOptions,
     cache: Mutex<HashMap<u64, Arc<DocumentAnalysis>>>,
 }
 
@@ -73,7 +76,22 @@ impl Analyzer {
         Analyzer {
             catalog,
             options,
+            policies: Arc::new(Vec::new()),
+            policy_options: Default::default(),
             cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sets the policies to evaluate (and the namespace of resources that name none).
+    pub fn set_policies(
+        &mut self,
+        policies: Vec<crate::policy::Policy>,
+        default_namespace: Option<String>,
+    ) {
+        self.policies = Arc::new(policies);
+        self.policy_options.default_namespace = default_namespace;
+        if let Ok(mut c) = self.cache.lock() {
+            c.clear();
         }
     }
 
@@ -132,6 +150,9 @@ impl Analyzer {
             return out;
         }
         let related = self.schema_origin(root);
+        if !self.policies.is_empty() {
+            self.policy_findings(root, &mut out.findings);
+        }
         for issue in check_document(&self.catalog, root, &self.options) {
             let range = issue.span.start as usize..issue.span.end as usize;
             let fixes = match &issue.fix {
@@ -151,13 +172,79 @@ impl Analyzer {
                 range,
                 message: issue.message,
                 source: "usher",
-                code: issue.code,
+                code: issue.code.into(),
                 pointer: Some(issue.pointer),
                 related: related.clone().into_iter().collect(),
                 fixes,
             });
         }
         out
+    }
+
+    /// Kyverno policy results as findings, placed on the failing path: a wrong value on the
+    /// value, a missing key on its parent's key, a rule without a path on `kind`.
+    fn policy_findings(&self, root: &crate::yaml::Node, out: &mut Vec<Finding>) {
+        use crate::policy::engine::{Status, evaluate};
+        let json = root.to_json();
+        for policy in self.policies.iter() {
+            for o in evaluate(policy, &json, &self.policy_options) {
+                let (severity, code) = match o.status {
+                    Status::Fail => (
+                        match o.action {
+                            crate::policy::FailureAction::Enforce => Severity::Error,
+                            crate::policy::FailureAction::Audit => Severity::Warning,
+                        },
+                        format!("{}/{}", o.policy, o.rule),
+                    ),
+                    Status::Error => (Severity::Warning, format!("{}/{}", o.policy, o.rule)),
+                    Status::Unsupported if o.message.starts_with("needs cluster data") => {
+                        (Severity::Info, format!("{}/{}", o.policy, o.rule))
+                    }
+                    _ => continue,
+                };
+                let span = match o.pointer.as_deref().and_then(|p| root.pointer(p)) {
+                    Some(t) => match (&t.node.value, t.key_span) {
+                        (crate::yaml::Value::Map(_) | crate::yaml::Value::Seq(_), Some(k)) => k,
+                        _ if t.node.span.is_empty() => t.key_span.unwrap_or(t.node.span),
+                        _ => t.node.span,
+                    },
+                    None => match o.pointer.as_deref() {
+                        Some(p) => {
+                            let t = root.closest(p);
+                            t.key_span.unwrap_or_else(|| kind_span(root))
+                        }
+                        None => kind_span(root),
+                    },
+                };
+                let category = policy
+                    .annotations
+                    .get("policies.kyverno.io/category")
+                    .and_then(|c| c.as_str())
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default();
+                let message = match o.status {
+                    Status::Error => format!(
+                        "policy {} rule {} could not be evaluated: {}",
+                        o.policy, o.rule, o.message
+                    ),
+                    _ => o.message.clone(),
+                };
+                out.push(Finding {
+                    severity,
+                    range: span.start as usize..span.end as usize,
+                    message,
+                    source: "kyverno",
+                    code: code.into(),
+                    pointer: o.pointer.clone(),
+                    related: vec![Related {
+                        message: format!("policy {}{category}", policy.name),
+                        path: Some(policy.path.clone()),
+                        range: None,
+                    }],
+                    fixes: Vec::new(),
+                });
+            }
+        }
     }
 
     /// Changing a removed or deprecated apiVersion to its replacement. The change is
@@ -284,6 +371,13 @@ impl Analyzer {
     }
 }
 
+/// The span of a resource's `kind` value (where findings without a path go).
+fn kind_span(root: &crate::yaml::Node) -> crate::yaml::Span {
+    root.entry("kind").map(|e| e.value.span).unwrap_or_else(|| {
+        crate::yaml::Span::new(root.span.start as usize, root.span.start as usize)
+    })
+}
+
 /// Reports a missing schema once per file (per apiVersion and kind), and orders findings by
 /// position.
 fn dedupe_and_sort(findings: impl IntoIterator<Item = Finding>) -> Vec<Finding> {
@@ -324,7 +418,7 @@ fn plain(
         range,
         message,
         source: "usher",
-        code,
+        code: code.into(),
         pointer: None,
         related: Vec::new(),
         fixes: Vec::new(),

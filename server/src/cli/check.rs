@@ -64,7 +64,24 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
         Arc::new(catalog)
     };
-    let analyzer = Analyzer::new(catalog, options);
+    let mut analyzer = Analyzer::new(catalog, options);
+    {
+        let mut pc = config.policies.clone().unwrap_or_default();
+        pc.paths.extend(args.policies.iter().cloned());
+        if args.no_bundled_policies {
+            pc.bundled = Some(false);
+        }
+        let (policies, errors) = crate::policy::from_config(Some(&pc));
+        if !errors.is_empty() {
+            // A policy that was asked for and cannot be read would pass everything silently.
+            let list: Vec<String> = errors
+                .iter()
+                .map(|e| format!("{}: {}", e.path.display(), e.message))
+                .collect();
+            bail!("policy could not be loaded: {}", list.join("; "));
+        }
+        analyzer.set_policies(policies, pc.default_namespace.clone());
+    }
     let max_bytes = args.max_file_size.saturating_mul(1024 * 1024);
     let stdin_name = args.stdin_filename.clone();
 

@@ -81,6 +81,15 @@ pub struct CheckArgs {
     #[arg(long)]
     pub no_config: bool,
 
+    /// A Kyverno policy file or folder (ClusterPolicy/Policy); may be repeated. Added to the
+    /// `policies.paths` of the configuration file.
+    #[arg(long = "policy", value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+
+    /// Do not evaluate the policy pack bundled with usher.
+    #[arg(long)]
+    pub no_bundled_policies: bool,
+
     /// How to report fields a schema does not define (strict field validation).
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub unknown_fields: Option<Level>,

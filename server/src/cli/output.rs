@@ -116,7 +116,7 @@ pub fn render_sarif(reports: &[FileReport]) -> String {
     let mut rule_ids: Vec<&str> = reports
         .iter()
         .flat_map(|r| &r.findings)
-        .map(|f| f.code)
+        .map(|f| f.code.as_ref())
         .collect();
     rule_ids.sort();
     rule_ids.dedup();

@@ -197,7 +197,7 @@ impl Backend {
         }
         let (analyzer, crd_errors) = settings.analyzer_with_errors();
         for e in &crd_errors {
-            self.log(MessageType::WARNING, format!("CRD not loaded: {e}"))
+            self.log(MessageType::WARNING, format!("not loaded: {e}"))
                 .await;
         }
         let (kinds, crd_kinds) = (

@@ -99,8 +99,13 @@ fn merge(base: &mut Config, over: Config, root: &Path) {
     if over.missing_schemas.is_some() {
         base.missing_schemas = over.missing_schemas;
     }
-    if over.policies.is_some() {
-        base.policies = over.policies;
+    if let Some(mut p) = over.policies {
+        p.paths = p
+            .paths
+            .into_iter()
+            .map(|x| if x.is_absolute() { x } else { root.join(x) })
+            .collect();
+        base.policies = Some(p);
     }
     if over.knowledge.is_some() {
         base.knowledge = over.knowledge;
@@ -125,7 +130,22 @@ impl Settings {
                     .collect(),
             )
         };
-        (Analyzer::new(catalog, self.config.schema_options()), errors)
+        let mut analyzer = Analyzer::new(catalog, self.config.schema_options());
+        let (policies, policy_errors) = crate::policy::from_config(self.config.policies.as_ref());
+        let mut errors = errors;
+        errors.extend(
+            policy_errors
+                .into_iter()
+                .map(|e| format!("{}: {}", e.path.display(), e.message)),
+        );
+        analyzer.set_policies(
+            policies,
+            self.config
+                .policies
+                .as_ref()
+                .and_then(|p| p.default_namespace.clone()),
+        );
+        (analyzer, errors)
     }
 
     pub fn analyzer(&self) -> Analyzer {

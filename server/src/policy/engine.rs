@@ -611,7 +611,9 @@ fn validate_block(
 
 /// The JSON pointer of a `request.object.a.b` list expression, when it is that simple.
 fn list_pointer(expr: &str) -> Option<String> {
-    let rest = expr.trim().strip_prefix("request.object.")?;
+    let expr = expr.trim();
+    let expr = expr.strip_suffix("[]").unwrap_or(expr);
+    let rest = expr.strip_prefix("request.object.")?;
     if rest
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')

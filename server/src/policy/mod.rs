@@ -267,3 +267,85 @@ pub fn load_paths(paths: &[PathBuf]) -> (Vec<Policy>, Vec<PolicyLoadError>) {
     }
     (policies, errors)
 }
+
+/// The policy pack bundled with usher (file name, text).
+pub const BUNDLED: &[(&str, &str)] = &[(
+    "best-practices.yaml",
+    include_str!("../../policies/best-practices.yaml"),
+)];
+
+/// Loads the bundled pack (its files are part of the binary).
+pub fn bundled() -> Vec<Policy> {
+    let mut out = Vec::new();
+    for (name, text) in BUNDLED {
+        let path = PathBuf::from(format!("<bundled>/{name}"));
+        for doc in &YamlFile::parse(text).docs {
+            if let Some(root) = doc.root() {
+                let json = root.to_json();
+                if is_kyverno_policy(&json)
+                    && let Ok(p) = from_json(&json, &path)
+                {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The policies a configuration asks for: the bundled pack (unless turned off; only the
+/// chosen categories when some are named) and the policy files and folders.
+pub fn from_config(
+    config: Option<&crate::config::PolicyConfig>,
+) -> (Vec<Policy>, Vec<PolicyLoadError>) {
+    let mut policies = Vec::new();
+    let bundled_on = config.and_then(|c| c.bundled).unwrap_or(true);
+    if bundled_on {
+        let categories: Vec<String> = config
+            .map(|c| {
+                c.categories
+                    .iter()
+                    .map(|s| s.to_ascii_lowercase())
+                    .collect()
+            })
+            .unwrap_or_default();
+        policies.extend(bundled().into_iter().filter(|p| {
+            categories.is_empty()
+                || p.annotations
+                    .get("policies.kyverno.io/category")
+                    .and_then(Json::as_str)
+                    .is_some_and(|c| categories.contains(&c.to_ascii_lowercase()))
+        }));
+    }
+    let (loaded, errors) = match config {
+        Some(c) if !c.paths.is_empty() => load_paths(&c.paths),
+        _ => (Vec::new(), Vec::new()),
+    };
+    policies.extend(loaded);
+    (policies, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bundled_pack_loads_and_evaluates_only_supported_rules() {
+        let pack = super::bundled();
+        assert!(pack.len() >= 13, "{}", pack.len());
+        for p in &pack {
+            for r in &p.rules {
+                assert!(
+                    matches!(
+                        r.rule_type,
+                        super::RuleType::Pattern
+                            | super::RuleType::AnyPattern
+                            | super::RuleType::Deny
+                            | super::RuleType::Foreach
+                    ),
+                    "{}/{}",
+                    p.name,
+                    r.name
+                );
+            }
+        }
+    }
+}
