@@ -97,12 +97,11 @@ pub fn find_tests(paths: &[PathBuf]) -> Vec<PathBuf> {
                 .and_then(|d| d.file_name())
                 .and_then(|n| n.to_str())
                 == Some(".kyverno-test");
-            if name.starts_with("kyverno-test") || in_test_dir {
-                if let Ok(docs) = read_docs(f)
-                    && docs.iter().any(is_test_doc)
-                {
-                    out.push(f.to_path_buf());
-                }
+            if (name.starts_with("kyverno-test") || in_test_dir)
+                && let Ok(docs) = read_docs(f)
+                && docs.iter().any(is_test_doc)
+            {
+                out.push(f.to_path_buf());
             }
         }
     }
@@ -307,18 +306,7 @@ pub fn run_test(path: &Path) -> Result<Vec<Checked>, String> {
             };
             let result = if let Some(reason) = &unsupported_row {
                 RowResult::Skip(reason.clone())
-            } else if policy.is_none() {
-                match other_policy_kinds.get(&pname) {
-                    Some(k) => RowResult::Skip(format!("{k} policies are not evaluated yet")),
-                    None => {
-                        RowResult::Fail(format!("policy {pname} not found in the test's policies"))
-                    }
-                }
-            } else if rule.is_none() {
-                RowResult::Fail(format!("rule {rname} not found in policy {pname}"))
-            } else {
-                let policy = policy.unwrap();
-                let rule = rule.unwrap();
+            } else if let (Some(policy), Some(rule)) = (policy, rule) {
                 let targets: Vec<&Json> = resources
                     .iter()
                     .filter(|r| {
@@ -339,6 +327,15 @@ pub fn run_test(path: &Path) -> Result<Vec<Checked>, String> {
                     ))
                 } else {
                     check(policy, &rule.name, &rname, &targets, &expected, &values)
+                }
+            } else if policy.is_some() {
+                RowResult::Fail(format!("rule {rname} not found in policy {pname}"))
+            } else {
+                match other_policy_kinds.get(&pname) {
+                    Some(k) => RowResult::Skip(format!("{k} policies are not evaluated yet")),
+                    None => {
+                        RowResult::Fail(format!("policy {pname} not found in the test's policies"))
+                    }
                 }
             };
             out.push(Checked {

@@ -254,7 +254,7 @@ mod tests {
         assert_eq!(apply("Bogus", &json!(1), &json!(1)), None);
         let ctx = Context::new(json!({"request": {"operation": "DELETE"}}));
         let block = json!({"any": [{"key": "{{ request.operation }}", "operator": "Equals", "value": "DELETE"}]});
-        assert_eq!(evaluate(&block, &ctx).unwrap().0, true);
+        assert!(evaluate(&block, &ctx).unwrap().0);
         let block = json!({"all": [{"key": "{{ request.operation }}", "operator": "NotEquals", "value": "DELETE", "message": "no deletes"}]});
         assert_eq!(
             evaluate(&block, &ctx).unwrap(),

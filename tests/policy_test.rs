@@ -1,0 +1,70 @@
+//! `usher test`: Kyverno CLI test files run against the local policy engine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn usher_test(args: &[&str]) -> (String, Option<i32>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_usher"))
+        .arg("test")
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.code(),
+    )
+}
+
+#[test]
+fn project_test_file_passes_and_a_wrong_expectation_fails() {
+    let (out, code) = usher_test(&["fixtures/kyverno-test/kyverno-test.yaml"]);
+    assert!(out.ends_with("5 passed, 0 failed, 0 skipped\n"), "{out}");
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("Deployment/unowned-deploy"),
+        "autogen row: {out}"
+    );
+    let (out, code) = usher_test(&["fixtures/kyverno-test/broken"]);
+    assert!(out.contains("expected pass, got fail (validation error: Every workload names its owning team in the `owner` label. rule require-owner failed at path /metadata/labels/owner/)"), "{out}");
+    assert!(out.ends_with("0 passed, 1 failed, 0 skipped\n"), "{out}");
+    assert_eq!(code, Some(1));
+    let (_, code) = usher_test(&["fixtures/yaml"]);
+    assert_eq!(code, Some(2), "no test files is a usage error");
+}
+
+/// Agreement with the expected results of Kyverno's policy library, per classic rule type.
+#[test]
+fn kyverno_policy_library_conformance() {
+    let corpus = root().join("../shared/corpus/kyverno-policies");
+    if !corpus.is_dir() {
+        eprintln!(
+            "notice: ../shared/corpus/kyverno-policies is absent; skipping the conformance test"
+        );
+        return;
+    }
+    let (out, _) = usher_test(&[corpus.to_str().unwrap(), "--summary", "--failures-only"]);
+    let summary = out.split("rule type").nth(1).expect("summary table");
+    eprintln!("rule type{summary}");
+    for kind in ["pattern", "anyPattern", "deny", "foreach"] {
+        let line = summary
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(kind))
+            .unwrap_or_else(|| panic!("no {kind} row in {summary}"));
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let agree: f64 = cols[1].parse().unwrap();
+        let disagree: f64 = cols[2].parse().unwrap();
+        assert!(agree >= 100.0, "{line}");
+        assert!(
+            agree / (agree + disagree) >= 0.98,
+            "{kind} agreement below 98%: {line}"
+        );
+    }
+}
