@@ -211,7 +211,14 @@ impl Analyzer {
                     None => match o.pointer.as_deref() {
                         Some(p) => {
                             let t = root.closest(p);
-                            t.key_span.unwrap_or_else(|| kind_span(root))
+                            match (t.key_span, &t.node.value) {
+                                (Some(k), _) => k,
+                                // A list item: its first key (`- name: …`).
+                                (None, crate::yaml::Value::Map(entries)) if !entries.is_empty() => {
+                                    entries[0].key_span
+                                }
+                                _ => kind_span(root),
+                            }
                         }
                         None => kind_span(root),
                     },

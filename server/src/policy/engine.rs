@@ -341,7 +341,11 @@ fn evaluate_rule(
     let mut ctx = request_context(object, opts);
     let raw = &rule.raw;
     match rule.rule_type {
-        RuleType::Pattern | RuleType::AnyPattern | RuleType::Deny | RuleType::Foreach => {}
+        RuleType::Pattern
+        | RuleType::AnyPattern
+        | RuleType::Deny
+        | RuleType::Foreach
+        | RuleType::PodSecurity => {}
         other => {
             return outcome(
                 policy,
@@ -599,6 +603,9 @@ fn validate_block(
             ),
         };
     }
+    if let Some(ps) = v.get("podSecurity") {
+        return pod_security(ps, object, rule);
+    }
     if let Some(Json::Array(each)) = v.get("foreach") {
         return foreach(each, ctx, rule, message, depth);
     }
@@ -606,6 +613,63 @@ fn validate_block(
         Status::Error,
         format!("rule {rule}: nothing to validate"),
         None,
+    )
+}
+
+/// `validate.podSecurity` on a Pod or on the Pod template of a controller.
+fn pod_security(ps: &Json, object: &Json, rule: &str) -> Verdict {
+    let level = ps.get("level").and_then(Json::as_str).unwrap_or("baseline");
+    let version = ps.get("version").and_then(Json::as_str).unwrap_or("latest");
+    let excludes: Vec<Json> = ps
+        .get("exclude")
+        .and_then(Json::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let (pod, prefix) = match object.get("kind").and_then(Json::as_str) {
+        Some("Pod") => (object.clone(), ""),
+        Some("CronJob") => match object.pointer("/spec/jobTemplate/spec/template") {
+            Some(t) => (t.clone(), "/spec/jobTemplate/spec/template"),
+            None => {
+                return (
+                    Status::Pass,
+                    format!("validation rule '{rule}' passed."),
+                    None,
+                );
+            }
+        },
+        _ => match object.pointer("/spec/template") {
+            Some(t) => (t.clone(), "/spec/template"),
+            None => {
+                return (
+                    Status::Pass,
+                    format!("validation rule '{rule}' passed."),
+                    None,
+                );
+            }
+        },
+    };
+    let violations: Vec<super::pss::Violation> = super::pss::check(&pod, level)
+        .into_iter()
+        .filter(|v| !super::pss::excluded(v, &excludes))
+        .collect();
+    if violations.is_empty() {
+        return (
+            Status::Pass,
+            format!("validation rule '{rule}' passed."),
+            None,
+        );
+    }
+    let reasons: Vec<String> = violations
+        .iter()
+        .map(|v| format!("{}: {}", v.control, v.reason))
+        .collect();
+    (
+        Status::Fail,
+        format!(
+            "Validation rule '{rule}' failed. It violates PodSecurity \"{level}:{version}\": ({})",
+            reasons.join("; ")
+        ),
+        Some(format!("{prefix}{}", violations[0].pointer)),
     )
 }
 

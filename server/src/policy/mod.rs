@@ -7,6 +7,7 @@ pub mod engine;
 pub mod functions;
 pub mod matching;
 pub mod pattern;
+pub mod pss;
 pub mod quantity;
 pub mod vars;
 
@@ -269,10 +270,16 @@ pub fn load_paths(paths: &[PathBuf]) -> (Vec<Policy>, Vec<PolicyLoadError>) {
 }
 
 /// The policy pack bundled with usher (file name, text).
-pub const BUNDLED: &[(&str, &str)] = &[(
-    "best-practices.yaml",
-    include_str!("../../policies/best-practices.yaml"),
-)];
+pub const BUNDLED: &[(&str, &str)] = &[
+    (
+        "best-practices.yaml",
+        include_str!("../../policies/best-practices.yaml"),
+    ),
+    (
+        "pod-security.yaml",
+        include_str!("../../policies/pod-security.yaml"),
+    ),
+];
 
 /// Loads the bundled pack (its files are part of the binary).
 pub fn bundled() -> Vec<Policy> {
@@ -330,7 +337,7 @@ mod tests {
     #[test]
     fn bundled_pack_loads_and_evaluates_only_supported_rules() {
         let pack = super::bundled();
-        assert!(pack.len() >= 13, "{}", pack.len());
+        assert!(pack.len() >= 15, "{}", pack.len());
         for p in &pack {
             for r in &p.rules {
                 assert!(
@@ -340,6 +347,7 @@ mod tests {
                             | super::RuleType::AnyPattern
                             | super::RuleType::Deny
                             | super::RuleType::Foreach
+                            | super::RuleType::PodSecurity
                     ),
                     "{}/{}",
                     p.name,
