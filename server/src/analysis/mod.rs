@@ -184,10 +184,14 @@ impl Analyzer {
     /// Kyverno policy results as findings, placed on the failing path: a wrong value on the
     /// value, a missing key on its parent's key, a rule without a path on `kind`.
     fn policy_findings(&self, root: &crate::yaml::Node, out: &mut Vec<Finding>) {
-        use crate::policy::engine::{Status, evaluate};
+        use crate::policy::engine::{Status, evaluate_all};
         let json = root.to_json();
-        for policy in self.policies.iter() {
-            for o in evaluate(policy, &json, &self.policy_options) {
+        let outcomes = evaluate_all(&self.policies, &json, &self.policy_options);
+        for o in outcomes {
+            let Some(policy) = self.policies.iter().find(|p| p.name == o.policy) else {
+                continue;
+            };
+            {
                 let (severity, code) = match o.status {
                     Status::Fail => (
                         match o.action {

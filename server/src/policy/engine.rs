@@ -85,6 +85,12 @@ pub struct EvalOptions {
 /// Evaluates every rule of `policy` that applies to `resource`. A namespaced resource without
 /// `metadata.namespace` is evaluated in the default namespace, where it would land.
 pub fn evaluate(policy: &Policy, resource: &Json, opts: &EvalOptions) -> Vec<Outcome> {
+    evaluate_all(std::slice::from_ref(policy), resource, opts)
+}
+
+/// Evaluates several policies on one resource, preparing the resource and its admission
+/// context once for all of them.
+pub fn evaluate_all(policies: &[Policy], resource: &Json, opts: &EvalOptions) -> Vec<Outcome> {
     let with_ns;
     let resource = if needs_default_namespace(resource) {
         let mut r = resource.clone();
@@ -99,7 +105,21 @@ pub fn evaluate(policy: &Policy, resource: &Json, opts: &EvalOptions) -> Vec<Out
     } else {
         resource
     };
+    let base: std::cell::OnceCell<Context> = std::cell::OnceCell::new();
     let mut out = Vec::new();
+    for policy in policies {
+        evaluate_one(policy, resource, opts, &base, &mut out);
+    }
+    out
+}
+
+fn evaluate_one(
+    policy: &Policy,
+    resource: &Json,
+    opts: &EvalOptions,
+    base: &std::cell::OnceCell<Context>,
+    out: &mut Vec<Outcome>,
+) {
     let kind = resource.get("kind").and_then(Json::as_str).unwrap_or("");
     // A namespaced Policy applies only in its namespace.
     if let Some(ns) = &policy.namespace {
@@ -109,14 +129,21 @@ pub fn evaluate(policy: &Policy, resource: &Json, opts: &EvalOptions) -> Vec<Out
             .and_then(Json::as_str)
             .unwrap_or("default");
         if res_ns != ns {
-            return out;
+            return;
         }
     }
+    let base = || base.get_or_init(|| request_context(resource, opts)).clone();
     let controllers = autogen_controllers(policy);
     for rule in &policy.rules {
         if rule_applies(&rule.raw, resource, None, &opts.request) {
             out.push(evaluate_rule(
-                policy, rule, &rule.name, resource, resource, "", opts,
+                policy,
+                rule,
+                &rule.raw,
+                &rule.name,
+                resource,
+                base(),
+                opts,
             ));
             continue;
         }
@@ -134,20 +161,21 @@ pub fn evaluate(policy: &Policy, resource: &Json, opts: &EvalOptions) -> Vec<Out
         {
             continue;
         }
-        let generated = Rule {
-            raw: autogen_rule(&rule.raw, cronjob),
-            ..rule.clone()
-        };
         let name = if cronjob {
             format!("autogen-cronjob-{}", rule.name)
         } else {
             format!("autogen-{}", rule.name)
         };
         out.push(evaluate_rule(
-            policy, &generated, &name, resource, resource, "", opts,
+            policy,
+            rule,
+            rule.autogen_raw(cronjob),
+            &name,
+            resource,
+            base(),
+            opts,
         ));
     }
-    out
 }
 
 /// Kyverno's autogen rewrite of a Pod rule for a controller: references to the Pod's
@@ -332,14 +360,12 @@ pub fn parse_image(image: &str) -> Json {
 fn evaluate_rule(
     policy: &Policy,
     rule: &Rule,
+    raw: &Json,
     name: &str,
-    _resource: &Json,
     object: &Json,
-    prefix: &str,
+    mut ctx: Context,
     opts: &EvalOptions,
 ) -> Outcome {
-    let mut ctx = request_context(object, opts);
-    let raw = &rule.raw;
     match rule.rule_type {
         RuleType::Pattern
         | RuleType::AnyPattern
@@ -385,16 +411,9 @@ fn evaluate_rule(
             }
         }
     }
-    let validate = raw.get("validate").cloned().unwrap_or(Json::Null);
+    let validate = raw.get("validate").unwrap_or(&Json::Null);
     let message = validate.get("message").and_then(Json::as_str).unwrap_or("");
-    let result = validate_block(&validate, object, &ctx, name, message, "", 0);
-    let (status, msg, pointer) = result;
-    let pointer = pointer.map(|p| format!("{prefix}{p}"));
-    let msg = if prefix.is_empty() {
-        msg
-    } else {
-        msg.replace(" failed at path /", &format!(" failed at path {prefix}/"))
-    };
+    let (status, msg, pointer) = validate_block(validate, object, &ctx, name, message, "", 0);
     outcome(policy, rule, name, status, msg, pointer)
 }
 
@@ -491,7 +510,7 @@ fn validate_block(
         return (Status::Error, "foreach nested too deeply".into(), None);
     }
     if let Some(p) = v.get("pattern") {
-        let p = match substitute(p, ctx) {
+        let p = match super::vars::substitute_cow(p, ctx) {
             Ok(p) => p,
             Err(e) => {
                 return (
@@ -524,7 +543,7 @@ fn validate_block(
         let mut first_pointer = None;
         let mut all_skip = true;
         for (i, p) in patterns.iter().enumerate() {
-            let p = match substitute(p, ctx) {
+            let p = match super::vars::substitute_cow(p, ctx) {
                 Ok(p) => p,
                 Err(e) => {
                     return (

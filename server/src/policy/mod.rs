@@ -49,6 +49,15 @@ pub struct Rule {
     pub rule_type: RuleType,
     /// Rule-level override of the policy's failure action.
     pub action: Option<FailureAction>,
+    /// The autogen rewrites of this rule for Pod controllers and CronJobs, made once.
+    pub autogen: [std::sync::OnceLock<Json>; 2],
+}
+
+impl Rule {
+    /// The rule as Kyverno's autogen rewrites it for a controller (`cronjob`: for CronJobs).
+    pub fn autogen_raw(&self, cronjob: bool) -> &Json {
+        self.autogen[usize::from(cronjob)].get_or_init(|| engine::autogen_rule(&self.raw, cronjob))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +177,7 @@ pub fn from_json(doc: &Json, path: &Path) -> Result<Policy, String> {
             raw: r.clone(),
             rule_type: RuleType::of(r),
             action: action_of(r.get("validate").and_then(|v| v.get("failureAction"))),
+            autogen: Default::default(),
         });
     }
     Ok(Policy {

@@ -142,10 +142,10 @@ fn short(v: &Json) -> String {
 
 /// Keys of `pattern` with wildcards (`*`, `?`) under labels/annotations are matched against
 /// the resource's keys: each matching key must satisfy the value pattern.
-fn expand_wildcard_keys(
+fn expand_wildcard_keys<'p>(
     resource: &serde_json::Map<String, Json>,
-    pattern: &serde_json::Map<String, Json>,
-) -> Vec<(String, Json)> {
+    pattern: &'p serde_json::Map<String, Json>,
+) -> Vec<(String, &'p Json)> {
     let mut out = Vec::new();
     for (k, v) in pattern {
         let (anchor, plain) = parse_key(k);
@@ -155,16 +155,16 @@ fn expand_wildcard_keys(
                 if wildcard_match(plain, rk) {
                     matched = true;
                     let key = rewrap(anchor, rk);
-                    out.push((key, v.clone()));
+                    out.push((key, v));
                 }
             }
             if !matched {
                 // No key matches: keep the pattern key (a plain one then fails as missing,
                 // anchored ones behave as absent).
-                out.push((k.clone(), v.clone()));
+                out.push((k.clone(), v));
             }
         } else {
-            out.push((k.clone(), v.clone()));
+            out.push((k.clone(), v));
         }
     }
     out
@@ -200,15 +200,15 @@ fn map(
         )
     });
     // Kyverno handles conditional and global anchors before the others.
-    let mut ordered: Vec<(String, Json)> = Vec::new();
+    let mut ordered: Vec<(String, &Json)> = Vec::new();
     for (k, v) in &anchored {
         if matches!(parse_key(k).0, Anchor::Condition | Anchor::Global) {
-            ordered.push((k.clone(), v.clone()));
+            ordered.push((k.clone(), v));
         }
     }
     for (k, v) in &anchored {
         if !matches!(parse_key(k).0, Anchor::Condition | Anchor::Global) {
-            ordered.push((k.clone(), v.clone()));
+            ordered.push((k.clone(), v));
         }
     }
     ordered.extend(plain);

@@ -85,21 +85,33 @@ fn compile(expr: &str) -> Result<std::sync::Arc<Expression<'static>>, VarError> 
     Ok(compiled)
 }
 
-/// The data variables are evaluated against, converted once.
+/// The data variables are evaluated against, converted for JMESPath on first use (most
+/// rules never query it).
+#[derive(Clone)]
 pub struct Context {
-    pub data: Json,
-    var: Rcvar,
+    data: std::sync::Arc<Json>,
+    var: std::sync::Arc<OnceLock<Rcvar>>,
 }
 
 impl Context {
     pub fn new(data: Json) -> Self {
-        let var = to_var(&data);
-        Context { data, var }
+        Context {
+            data: std::sync::Arc::new(data),
+            var: std::sync::Arc::new(OnceLock::new()),
+        }
+    }
+
+    pub fn data(&self) -> &Json {
+        &self.data
+    }
+
+    fn var(&self) -> Rcvar {
+        self.var.get_or_init(|| to_var(&self.data)).clone()
     }
 
     /// A copy with `key` set at the top level.
     pub fn with(&self, key: &str, value: Json) -> Context {
-        let mut data = self.data.clone();
+        let mut data = (*self.data).clone();
         if let Json::Object(m) = &mut data {
             m.insert(key.to_string(), value);
         }
@@ -108,7 +120,7 @@ impl Context {
 
     /// Sets a dotted key (`request.operation`) in the data.
     pub fn set_path(&mut self, dotted: &str, value: Json) {
-        let mut node = &mut self.data;
+        let mut node = std::sync::Arc::make_mut(&mut self.data);
         let parts: Vec<&str> = dotted.split('.').collect();
         for (i, p) in parts.iter().enumerate() {
             if !node.is_object() {
@@ -123,7 +135,7 @@ impl Context {
                 .entry(p.to_string())
                 .or_insert(Json::Object(Default::default()));
         }
-        self.var = to_var(&self.data);
+        self.var = std::sync::Arc::new(OnceLock::new());
     }
 
     /// Evaluates a JMESPath expression.
@@ -131,7 +143,7 @@ impl Context {
         let expr = expr.trim();
         let compiled = compile(expr)?;
         let out = compiled
-            .search(self.var.clone())
+            .search(self.var())
             .map_err(|e| VarError(format!("`{expr}`: {}", e.reason)))?;
         Ok(from_var(&out))
     }
@@ -184,6 +196,28 @@ pub fn render(v: &Json) -> String {
             }
         }
         other => other.to_string(),
+    }
+}
+
+/// Whether a JSON value has `{{ }}` anywhere (strings or keys).
+pub fn has_vars(v: &Json) -> bool {
+    match v {
+        Json::String(s) => s.contains("{{"),
+        Json::Array(a) => a.iter().any(has_vars),
+        Json::Object(m) => m.iter().any(|(k, v)| k.contains("{{") || has_vars(v)),
+        _ => false,
+    }
+}
+
+/// Substitutes variables only where there are some (borrowing the value otherwise).
+pub fn substitute_cow<'a>(
+    v: &'a Json,
+    ctx: &Context,
+) -> Result<std::borrow::Cow<'a, Json>, VarError> {
+    if has_vars(v) {
+        substitute(v, ctx).map(std::borrow::Cow::Owned)
+    } else {
+        Ok(std::borrow::Cow::Borrowed(v))
     }
 }
 
