@@ -19,9 +19,10 @@ demo: build
 test: setup
 	USHER_REQUIRE_NVIM=1 $(CARGO) test --workspace --release
 
-## bench: run the check benchmark (prints its figures).
+## bench: run the check and policy benchmarks (they print their figures).
 bench: build
 	$(CARGO) bench -p usher --bench check
+	$(CARGO) bench -p usher --bench policy
 
 ## bench-lsp: replay benchmark of `usher lsp` over stdio, with yaml-language-server on the same
 ## files (installed into .tools/ by scripts/setup-bench.sh); prints a table with ratios.
