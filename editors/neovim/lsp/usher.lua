@@ -34,8 +34,8 @@ return {
     --   crds = { 'deploy/crds' },     -- CustomResourceDefinition files or folders
     --   unknownFields = 'warning',    -- 'error' (default) | 'warning' | 'ignore'
     --   missingSchemas = 'ignore',    -- 'warning' (default) | 'error' | 'ignore'
+    --   policies = { paths = { 'policies/' }, bundled = true, categories = {} }, -- Kyverno policies
     --   -- Reserved for later versions of the server:
-    --   policies = { paths = {}, bundled = true, categories = {} },
     --   knowledge = { sources = {}, diagnostics = true },
     --   cluster = { context = 'kind-dev', enabled = false },
     -- },
