@@ -11,7 +11,7 @@ all: build
 
 ## demo: build usher and check the embedded demo repository (fixtures/demo).
 demo: build
-	@echo "==> usher check fixtures/demo  (19 deliberate mistakes, see fixtures/demo/EXPECTED.md)"
+	@echo "==> usher check fixtures/demo  (19 deliberate schema/YAML mistakes, see fixtures/demo/EXPECTED.md, plus warnings from the bundled policy pack)"
 	$(USHER) check fixtures/demo || test $$? -eq 1
 	@echo "==> note: usher exits 1 when it finds errors; the demo is supposed to have them, so this target succeeds."
 
