@@ -16,7 +16,8 @@ use crate::config::Level;
     version,
     about = "Kubernetes manifests checked against schemas before they leave the editor",
     long_about = "usher checks Kubernetes YAML against the schemas of built-in kinds and of your \
-CustomResourceDefinitions, reports removed and deprecated APIs, and serves the same analysis to \
+CustomResourceDefinitions, reports removed and deprecated APIs, evaluates Kyverno policies \
+locally, and serves the same analysis to \
 editors (usher lsp)."
 )]
 pub struct Cli {
@@ -26,7 +27,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check manifests: YAML syntax, schemas, unknown fields, removed APIs.
+    /// Check manifests: YAML syntax, schemas, unknown fields, removed APIs, Kyverno policies.
     Check(CheckArgs),
     /// Run the language server on standard input/output (for VS Code, Neovim, Helix…).
     Lsp(LspArgs),
