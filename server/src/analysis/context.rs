@@ -124,6 +124,26 @@ fn comment_start(v: &str) -> Option<usize> {
     v.find(" #")
 }
 
+/// Enters the sequence items whose dashes stand before column `below` on a line: one
+/// `Item` step each, and the search goes on for the key holding the outermost one.
+fn enter_items(
+    dashes: &[usize],
+    below: usize,
+    rev: &mut Vec<Seg>,
+    t: &mut usize,
+    want_seq: &mut bool,
+) {
+    let mut first = None;
+    for &d in dashes.iter().filter(|&&d| d < below) {
+        first.get_or_insert(d);
+        rev.push(Seg::Item);
+    }
+    if let Some(d) = first {
+        *t = d;
+        *want_seq = true;
+    }
+}
+
 /// The path of the mapping whose keys sit at column `col` on line `line` of `lines`, where
 /// `dashes` are the sequence indicators before that column on that line (a key after `- `
 /// starts a new item). Lines above `line` are read upwards by indentation.
@@ -131,14 +151,7 @@ pub fn mapping_path(lines: &[&str], line: usize, col: usize, dashes: &[usize]) -
     let mut rev: Vec<Seg> = Vec::new();
     let mut t = col;
     let mut want_seq = false;
-    let inner: Vec<usize> = dashes.iter().copied().filter(|&d| d < col).collect();
-    if !inner.is_empty() {
-        for _ in &inner {
-            rev.push(Seg::Item);
-        }
-        t = inner[0];
-        want_seq = true;
-    }
+    enter_items(dashes, col, &mut rev, &mut t, &mut want_seq);
     for i in (0..line.min(lines.len())).rev() {
         let s = shape(lines[i]);
         if s.marker {
@@ -154,36 +167,16 @@ pub fn mapping_path(lines: &[&str], line: usize, col: usize, dashes: &[usize]) -
             match &s.key {
                 Some((kc, _)) if *kc == t => {
                     // A sibling; if it opens a sequence item, the mapping is that item.
-                    let before: Vec<usize> = s.dashes.iter().copied().filter(|&d| d < t).collect();
-                    if !before.is_empty() {
-                        for _ in &before {
-                            rev.push(Seg::Item);
-                        }
-                        t = before[0];
-                        want_seq = true;
-                    }
+                    enter_items(&s.dashes, t, &mut rev, &mut t, &mut want_seq);
                 }
                 Some((kc, k)) if *kc < t && s.indent < t => {
                     rev.push(Seg::Key(k.clone()));
                     t = *kc;
-                    let before: Vec<usize> =
-                        s.dashes.iter().copied().filter(|&d| d < *kc).collect();
-                    if !before.is_empty() {
-                        for _ in &before {
-                            rev.push(Seg::Item);
-                        }
-                        t = before[0];
-                        want_seq = true;
-                    }
+                    enter_items(&s.dashes, *kc, &mut rev, &mut t, &mut want_seq);
                 }
                 None if s.indent < t && !s.dashes.is_empty() => {
                     // `-` alone (the item's mapping starts on the next line).
-                    let before: Vec<usize> = s.dashes.iter().copied().filter(|&d| d < t).collect();
-                    for _ in &before {
-                        rev.push(Seg::Item);
-                    }
-                    t = before[0];
-                    want_seq = true;
+                    enter_items(&s.dashes, t, &mut rev, &mut t, &mut want_seq);
                 }
                 _ => {}
             }
@@ -198,14 +191,7 @@ pub fn mapping_path(lines: &[&str], line: usize, col: usize, dashes: &[usize]) -
                 rev.push(Seg::Key(k.clone()));
                 t = *kc;
                 want_seq = false;
-                let before: Vec<usize> = s.dashes.iter().copied().filter(|&d| d < *kc).collect();
-                if !before.is_empty() {
-                    for _ in &before {
-                        rev.push(Seg::Item);
-                    }
-                    t = before[0];
-                    want_seq = true;
-                }
+                enter_items(&s.dashes, *kc, &mut rev, &mut t, &mut want_seq);
             } else if !s.dashes.is_empty() && s.indent < t {
                 // A sequence nested in a sequence (`- - a`).
                 t = s.indent;

@@ -478,10 +478,15 @@ fn load_context(
     Ok(())
 }
 
-fn fail_message(message: &str, ctx: &Context, rule: &str, path: &str) -> String {
-    let msg = substitute_str(message, ctx)
+/// A rule's message with its variables substituted (as written when they cannot be).
+fn render_message(message: &str, ctx: &Context) -> String {
+    substitute_str(message, ctx)
         .map(|v| render(&v))
-        .unwrap_or_else(|_| message.to_string());
+        .unwrap_or_else(|_| message.to_string())
+}
+
+fn fail_message(message: &str, ctx: &Context, rule: &str, path: &str) -> String {
+    let msg = render_message(message, ctx);
     let msg = msg.trim_end_matches('.');
     if msg.is_empty() {
         format!("validation error: rule {rule} failed at path {path}")
@@ -577,9 +582,7 @@ fn validate_block(
                 None,
             );
         }
-        let msg = substitute_str(message, ctx)
-            .map(|v| render(&v))
-            .unwrap_or_else(|_| message.to_string());
+        let msg = render_message(message, ctx);
         let msg = msg.trim_end_matches('.');
         return (
             Status::Fail,
@@ -588,12 +591,10 @@ fn validate_block(
         );
     }
     if let Some(deny) = v.get("deny") {
-        let conds = deny.get("conditions").cloned().unwrap_or(Json::Null);
         // `deny: {}` denies everything.
-        let result = if conds.is_null() {
-            Ok((true, None))
-        } else {
-            conditions::evaluate(&conds, ctx)
+        let result = match deny.get("conditions").filter(|c| !c.is_null()) {
+            None => Ok((true, None)),
+            Some(conds) => conditions::evaluate(conds, ctx),
         };
         return match result {
             Ok((true, cond_msg)) => {
@@ -604,9 +605,7 @@ fn validate_block(
                 let text = if joined.is_empty() {
                     format!("validation error: rule {rule} failed")
                 } else {
-                    substitute_str(&joined.join("; "), ctx)
-                        .map(|v| render(&v))
-                        .unwrap_or_else(|_| joined.join("; "))
+                    render_message(&joined.join("; "), ctx)
                 };
                 (Status::Fail, text, None)
             }
