@@ -23,7 +23,7 @@ fn analyzer() -> Analyzer {
 fn check(text: &str) -> Vec<(String, String)> {
     analyzer()
         .analyze_text(text)
-        .findings
+        .findings()
         .into_iter()
         .map(|f| (f.code.to_string(), text[f.range.clone()].to_string()))
         .collect()

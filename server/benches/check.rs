@@ -53,7 +53,7 @@ fn main() {
     let mut findings = 0;
     for _ in 0..rounds {
         let analyzer = Analyzer::new(catalog.clone(), SchemaCheckOptions::default());
-        findings += analyzer.analyze_text(&text).findings.len();
+        findings += analyzer.analyze_text(&text).len();
     }
     let per_round = start.elapsed() / rounds;
     println!(

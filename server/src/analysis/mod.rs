@@ -113,6 +113,17 @@ impl Analyzer {
     }
 
     fn compute(&self, body: &str, doc: &YamlDocument) -> DocumentAnalysis {
+        let mut out = self.compute_unsorted(body, doc);
+        out.findings.sort_by(|a, b| {
+            a.range
+                .start
+                .cmp(&b.range.start)
+                .then(b.severity.cmp(&a.severity))
+        });
+        out
+    }
+
+    fn compute_unsorted(&self, body: &str, doc: &YamlDocument) -> DocumentAnalysis {
         let mut out = DocumentAnalysis::default();
         if body.len() > MAX_DOCUMENT_BYTES {
             out.findings.push(plain(
@@ -188,9 +199,7 @@ impl Analyzer {
         let json = root.to_json();
         let outcomes = evaluate_all(&self.policies, &json, &self.policy_options);
         for o in outcomes {
-            let Some(policy) = self.policies.iter().find(|p| p.name == o.policy) else {
-                continue;
-            };
+            let policy = &self.policies[o.policy_index];
             {
                 let (severity, code) = match o.status {
                     Status::Fail => (
@@ -324,29 +333,14 @@ impl Analyzer {
     pub fn analyze_text(&self, text: &str) -> FileAnalysis {
         use rayon::prelude::*;
         let segments = crate::yaml::split_documents(text);
-        let per_doc: Vec<(Vec<Finding>, bool)> = segments
+        let parts: Vec<(usize, Arc<DocumentAnalysis>)> = segments
             .par_iter()
             .map(|seg| {
                 let doc = YamlDocument::new(text, *seg);
-                let analysis = self.analyze_document(text, &doc);
-                (
-                    analysis
-                        .findings
-                        .iter()
-                        .map(|f| shift(f, doc.start))
-                        .collect(),
-                    analysis.is_resource,
-                )
+                (doc.start, self.analyze_document(text, &doc))
             })
             .collect();
-        let documents = per_doc.len();
-        let resources = per_doc.iter().filter(|d| d.1).count();
-        let findings = dedupe_and_sort(per_doc.into_iter().flat_map(|d| d.0));
-        FileAnalysis {
-            findings,
-            resources,
-            documents,
-        }
+        FileAnalysis::new(parts)
     }
 
     /// Analyses a file already split and lowered (the language server keeps one per open
@@ -364,21 +358,14 @@ impl Analyzer {
         file: &YamlFile,
         cancelled: &dyn Fn() -> bool,
     ) -> Option<FileAnalysis> {
-        let mut findings = Vec::new();
-        let mut resources = 0;
+        let mut parts = Vec::with_capacity(file.docs.len());
         for doc in &file.docs {
             if cancelled() {
                 return None;
             }
-            let analysis = self.analyze_document(text, doc);
-            resources += usize::from(analysis.is_resource);
-            findings.extend(analysis.findings.iter().map(|f| shift(f, doc.start)));
+            parts.push((doc.start, self.analyze_document(text, doc)));
         }
-        Some(FileAnalysis {
-            findings: dedupe_and_sort(findings),
-            resources,
-            documents: file.docs.len(),
-        })
+        Some(FileAnalysis::new(parts))
     }
 }
 
@@ -389,28 +376,72 @@ fn kind_span(root: &crate::yaml::Node) -> crate::yaml::Span {
     })
 }
 
-/// Reports a missing schema once per file (per apiVersion and kind), and orders findings by
-/// position.
-fn dedupe_and_sort(findings: impl IntoIterator<Item = Finding>) -> Vec<Finding> {
-    let mut reported_once: HashSet<String> = HashSet::new();
-    let mut out: Vec<Finding> = findings
-        .into_iter()
-        .filter(|f| f.code != "schema/missing-schema" || reported_once.insert(f.message.clone()))
-        .collect();
-    out.sort_by(|a, b| {
-        a.range
-            .start
-            .cmp(&b.range.start)
-            .then(b.severity.cmp(&a.severity))
-    });
-    out
-}
-
+/// A file's findings: each document's analysis (shared with the cache, so an edit costs only
+/// the documents it touched) at its offset in the file. Findings come in file order; a missing
+/// schema is reported once per file (per apiVersion and kind).
 #[derive(Debug, Default)]
 pub struct FileAnalysis {
-    pub findings: Vec<Finding>,
+    parts: Vec<(usize, Arc<DocumentAnalysis>)>,
+    /// Findings left out as repeats: (part, finding) indices.
+    repeats: HashSet<(usize, usize)>,
     pub resources: usize,
     pub documents: usize,
+}
+
+impl FileAnalysis {
+    fn new(parts: Vec<(usize, Arc<DocumentAnalysis>)>) -> Self {
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut repeats = HashSet::new();
+        for (p, (_, a)) in parts.iter().enumerate() {
+            for (i, f) in a.findings.iter().enumerate() {
+                if f.code == "schema/missing-schema" && !seen.insert(&f.message) {
+                    repeats.insert((p, i));
+                }
+            }
+        }
+        FileAnalysis {
+            resources: parts.iter().filter(|(_, a)| a.is_resource).count(),
+            documents: parts.len(),
+            repeats,
+            parts,
+        }
+    }
+
+    /// Every finding with the offset of its document (its ranges are relative to that).
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &Finding)> {
+        self.parts.iter().enumerate().flat_map(move |(p, (at, a))| {
+            a.findings
+                .iter()
+                .enumerate()
+                .filter(move |(i, _)| !self.repeats.contains(&(p, *i)))
+                .map(move |(_, f)| (*at, f))
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|(_, a)| a.findings.len())
+            .sum::<usize>()
+            - self.repeats.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The findings with file offsets.
+    pub fn findings(&self) -> Vec<Finding> {
+        self.iter().map(|(at, f)| shift(f, at)).collect()
+    }
+
+    /// The findings (with file offsets) whose range touches `range`.
+    pub fn findings_touching(&self, range: std::ops::Range<usize>) -> Vec<Finding> {
+        self.iter()
+            .filter(|(at, f)| f.range.start + at <= range.end && range.start <= f.range.end + at)
+            .map(|(at, f)| shift(f, at))
+            .collect()
+    }
 }
 
 /// A finding about a whole file (unreadable, binary, not UTF-8, too large).

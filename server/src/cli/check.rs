@@ -252,7 +252,7 @@ pub fn check_bytes(
     let bom = usize::from(text.starts_with('\u{feff}')) * 3;
     let analysis = analyzer.analyze_text(&text[bom..]);
     let findings: Vec<Finding> = analysis
-        .findings
+        .findings()
         .into_iter()
         .map(|mut f| {
             f.range = f.range.start + bom..f.range.end + bom;

@@ -50,6 +50,12 @@ impl<'a> Conv<'a> {
     }
 
     pub fn diagnostic(&self, f: &Finding, doc: &Uri) -> Diagnostic {
+        self.diagnostic_at(f, 0, doc)
+    }
+
+    /// The diagnostic for a finding whose ranges are relative to byte `at` of the text.
+    pub fn diagnostic_at(&self, f: &Finding, at: usize, doc: &Uri) -> Diagnostic {
+        let shifted = |r: &std::ops::Range<usize>| r.start + at..r.end + at;
         let mut related = Vec::new();
         let mut description = None;
         for r in &f.related {
@@ -57,13 +63,16 @@ impl<'a> Conv<'a> {
                 None => {
                     if let Some(range) = &r.range {
                         related.push(DiagnosticRelatedInformation {
-                            location: Location::new(doc.clone(), self.range(range.clone())),
+                            location: Location::new(doc.clone(), self.range(shifted(range))),
                             message: r.message.clone(),
                         });
                     }
                 }
+                // Bundled policies have no file to point at.
+                Some(path) if path.starts_with("<bundled>") => {}
                 Some(path) => {
-                    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                    // No canonicalize here: it costs system calls per diagnostic per keystroke.
+                    let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
                     if let Some(uri) = Uri::from_file_path(&abs) {
                         // Ranges in other files are not known here: point at the file's start.
                         related.push(DiagnosticRelatedInformation {
@@ -76,7 +85,7 @@ impl<'a> Conv<'a> {
             }
         }
         Diagnostic {
-            range: self.range(f.range.clone()),
+            range: self.range(shifted(&f.range)),
             severity: Some(match f.severity {
                 Severity::Error => DiagnosticSeverity::ERROR,
                 Severity::Warning => DiagnosticSeverity::WARNING,

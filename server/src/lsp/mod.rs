@@ -23,8 +23,7 @@ use tower_lsp_server::jsonrpc::{Error as RpcError, Result as RpcResult};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
-use crate::analysis::{Analyzer, ide};
-use crate::finding::Finding;
+use crate::analysis::{Analyzer, FileAnalysis, ide};
 use crate::text::{LineIndex, PositionEncoding};
 use crate::yaml::YamlFile;
 
@@ -42,11 +41,11 @@ struct Doc {
     /// Whether an analysis loop is running for this document.
     running: bool,
     /// Findings of the last analysed version.
-    findings: Option<(i32, Arc<Vec<Finding>>)>,
+    findings: Option<(i32, Arc<FileAnalysis>)>,
 }
 
 /// A document's text, line index, documents and findings, as of now.
-type Current = (Arc<String>, Arc<LineIndex>, YamlFile, Arc<Vec<Finding>>);
+type Current = (Arc<String>, Arc<LineIndex>, YamlFile, Arc<FileAnalysis>);
 
 /// What an analysis round works on.
 struct Snapshot {
@@ -260,7 +259,7 @@ impl Backend {
         }
         drop(docs);
         let analysis = self.analyzer().analyze_parsed(&text, &file);
-        Ok((text, index, file, Arc::new(analysis.findings)))
+        Ok((text, index, file, Arc::new(analysis)))
     }
 
     fn with_doc<R>(&self, uri: &Uri, f: impl FnOnce(&Doc) -> R) -> RpcResult<R> {
@@ -296,11 +295,10 @@ async fn analysis_loop(client: Client, state: Arc<State>, uri: Uri) {
             let analysis = analyzer.analyze_parsed_until(&snap.text, &snap.file, &cancelled)?;
             let conv = Conv::new(&snap.text, &snap.index, encoding);
             let diagnostics: Vec<Diagnostic> = analysis
-                .findings
                 .iter()
-                .map(|f| conv.diagnostic(f, &doc_uri))
+                .map(|(at, f)| conv.diagnostic_at(f, at, &doc_uri))
                 .collect();
-            Some((Arc::new(analysis.findings), diagnostics))
+            Some((Arc::new(analysis), diagnostics))
         })
         .await;
         let Ok(Some((findings, diagnostics))) = result else {
@@ -707,7 +705,8 @@ impl LanguageServer for Backend {
         let conv = Conv::new(&text, &index, self.conv());
         let offset = conv.offset(pos);
         let analyzer = self.analyzer();
-        let Some(h) = ide::hover(&analyzer.catalog, &text, &file, offset, &findings) else {
+        let here = findings.findings_touching(offset..offset);
+        let Some(h) = ide::hover(&analyzer.catalog, &text, &file, offset, &here) else {
             return Ok(None);
         };
         Ok(Some(Hover {
@@ -801,12 +800,11 @@ impl LanguageServer for Backend {
         let start = conv.offset(params.range.start);
         let end = conv.offset(params.range.end).max(start);
         let mut out: CodeActionResponse = Vec::new();
-        for f in findings.iter() {
-            let touches = f.range.start <= end && start <= f.range.end;
-            if !touches || f.fixes.is_empty() {
+        for f in findings.findings_touching(start..end) {
+            if f.fixes.is_empty() {
                 continue;
             }
-            let diagnostic = conv.diagnostic(f, &uri);
+            let diagnostic = conv.diagnostic(&f, &uri);
             for fix in &f.fixes {
                 let edits: Vec<TextEdit> = fix
                     .edits

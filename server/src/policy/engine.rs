@@ -2,10 +2,11 @@
 //! result wording.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use serde_json::{Value as Json, json};
 
-use super::matching::{RequestInfo, autogen_controllers, rule_applies};
+use super::matching::{RequestInfo, rule_applies};
 use super::pattern::{self, PatternError};
 use super::vars::{Context, render, substitute, substitute_str};
 use super::{FailureAction, Policy, Rule, RuleType, conditions};
@@ -46,6 +47,8 @@ pub struct Outcome {
     /// JSON pointer (into the resource) of where the check failed, when known.
     pub pointer: Option<String>,
     pub action: FailureAction,
+    /// The index of the policy in the slice given to [`evaluate_all`].
+    pub policy_index: usize,
 }
 
 fn needs_default_namespace(resource: &Json) -> bool {
@@ -105,19 +108,50 @@ pub fn evaluate_all(policies: &[Policy], resource: &Json, opts: &EvalOptions) ->
     } else {
         resource
     };
-    let base: std::cell::OnceCell<Context> = std::cell::OnceCell::new();
+    let base: OnceLock<Context> = OnceLock::new();
+    // Many policies: spread them over the cores (the results keep the policies' order).
+    if policies.len() >= 64 {
+        use rayon::prelude::*;
+        return policies
+            .par_chunks(16)
+            .enumerate()
+            .map(|(c, chunk)| {
+                let mut out = Vec::new();
+                for (i, policy) in chunk.iter().enumerate() {
+                    evaluate_one(policy, c * 16 + i, resource, opts, &base, &mut out);
+                }
+                out
+            })
+            .collect::<Vec<_>>()
+            .concat();
+    }
     let mut out = Vec::new();
-    for policy in policies {
-        evaluate_one(policy, resource, opts, &base, &mut out);
+    for (i, policy) in policies.iter().enumerate() {
+        evaluate_one(policy, i, resource, opts, &base, &mut out);
     }
     out
 }
 
 fn evaluate_one(
     policy: &Policy,
+    index: usize,
     resource: &Json,
     opts: &EvalOptions,
-    base: &std::cell::OnceCell<Context>,
+    base: &OnceLock<Context>,
+    out: &mut Vec<Outcome>,
+) {
+    let before = out.len();
+    evaluate_rules(policy, resource, opts, base, out);
+    for o in &mut out[before..] {
+        o.policy_index = index;
+    }
+}
+
+fn evaluate_rules(
+    policy: &Policy,
+    resource: &Json,
+    opts: &EvalOptions,
+    base: &OnceLock<Context>,
     out: &mut Vec<Outcome>,
 ) {
     let kind = resource.get("kind").and_then(Json::as_str).unwrap_or("");
@@ -133,9 +167,9 @@ fn evaluate_one(
         }
     }
     let base = || base.get_or_init(|| request_context(resource, opts)).clone();
-    let controllers = autogen_controllers(policy);
+    let controllers = policy.autogen_controllers();
     for rule in &policy.rules {
-        if rule_applies(&rule.raw, resource, None, &opts.request) {
+        if rule.may_match_kind(kind) && rule_applies(&rule.raw, resource, None, &opts.request) {
             out.push(evaluate_rule(
                 policy,
                 rule,
@@ -147,7 +181,7 @@ fn evaluate_one(
             ));
             continue;
         }
-        if !controllers.contains(&kind) {
+        if !controllers.contains(&kind) || !rule.may_match_kind("Pod") {
             continue;
         }
         let cronjob = kind == "CronJob";
@@ -243,6 +277,7 @@ fn outcome(
         message,
         pointer,
         action: rule.action.unwrap_or(policy.action),
+        policy_index: 0,
     }
 }
 

@@ -26,8 +26,25 @@ fn n(v: &Rcvar) -> Result<f64, String> {
     }
 }
 
-fn re(pattern: &str) -> Result<regex::Regex, String> {
-    regex::Regex::new(pattern).map_err(|e| format!("invalid regular expression: {e}"))
+/// A compiled regular expression, cached: policies run the same few patterns on every
+/// resource and every keystroke, and compiling one costs far more than matching it.
+fn re(pattern: &str) -> Result<std::sync::Arc<regex::Regex>, String> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<regex::Regex>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(r) = cache.lock().unwrap().get(pattern) {
+        return Ok(r.clone());
+    }
+    let compiled = Arc::new(
+        regex::Regex::new(pattern).map_err(|e| format!("invalid regular expression: {e}"))?,
+    );
+    let mut c = cache.lock().unwrap();
+    if c.len() > 4_096 {
+        c.clear();
+    }
+    c.insert(pattern.to_string(), compiled.clone());
+    Ok(compiled)
 }
 
 pub fn register_all(rt: &mut Runtime) {
@@ -385,10 +402,9 @@ fn civil(t: i64) -> (i64, u32, u32, u32, u32, u32) {
 /// Parses RFC 3339 (`2024-01-02T03:04:05Z`, with fractions or an offset) to Unix seconds.
 pub fn parse_time(s: &str) -> Option<f64> {
     let s = s.trim();
-    let re = regex::Regex::new(
-        r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
-    )
-    .ok()?;
+    let re =
+        re(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+            .ok()?;
     let c = re.captures(s)?;
     let num = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<i64>().ok());
     let days = days_from_civil(num(1)?, num(2)? as u32, num(3)? as u32);
@@ -489,7 +505,7 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
 
 /// A string matching a simple pattern such as `[a-z0-9]{6}` (enough for generated names).
 fn random_from(pattern: &str) -> String {
-    let re = regex::Regex::new(r"\[([^\]]+)\]\{(\d+)\}").ok();
+    let re = re(r"\[([^\]]+)\]\{(\d+)\}").ok();
     let mut out = String::new();
     let mut seed = now() as u64 | 1;
     if let Some(re) = re {

@@ -27,6 +27,9 @@ pub const POD_CONTROLLERS: &[&str] = &[
 /// Whether a kind pattern (`Pod`, `v1/Pod`, `apps/v1/Deployment`, `batch/*/CronJob`, `*`)
 /// matches a resource. Subresource patterns (`Pod/exec`, `Pod.status`) match no object.
 pub fn kind_matches(pattern: &str, api_version: &str, kind: &str) -> bool {
+    if !pattern.contains(['/', '.']) {
+        return wildcard_match(pattern, kind);
+    }
     let (group, version) = crate::schema::split_api_version(api_version);
     let parts: Vec<&str> = pattern.split('/').collect();
     let last = *parts.last().unwrap_or(&"");
@@ -47,6 +50,16 @@ pub fn kind_matches(pattern: &str, api_version: &str, kind: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// The strings of a list (or a single string), borrowed.
+fn strs(v: Option<&Json>) -> impl Iterator<Item = &str> + Clone {
+    let (list, single) = match v {
+        Some(Json::Array(a)) => (a.as_slice(), None),
+        Some(Json::String(s)) => (&[][..], Some(s.as_str())),
+        _ => (&[][..], None),
+    };
+    list.iter().filter_map(Json::as_str).chain(single)
 }
 
 fn str_list(v: Option<&Json>) -> Vec<String> {
@@ -128,24 +141,23 @@ fn filter_matches(
         .and_then(|m| m.get("namespace"))
         .and_then(Json::as_str)
         .unwrap_or("");
-    let kinds = str_list(rd.get("kinds"));
-    if !kinds.is_empty() && !kinds.iter().any(|k| kind_matches(k, api, kind)) {
+    let mut kinds = strs(rd.get("kinds")).peekable();
+    if kinds.peek().is_some() && !kinds.any(|k| kind_matches(k, api, kind)) {
         return false;
     }
-    let mut names = str_list(rd.get("names"));
-    names.extend(str_list(rd.get("name")));
-    if !names.is_empty() && !names.iter().any(|n| wildcard_match(n, name)) {
+    let mut names = strs(rd.get("names")).chain(strs(rd.get("name"))).peekable();
+    if names.peek().is_some() && !names.any(|n| wildcard_match(n, name)) {
         return false;
     }
-    let namespaces = str_list(rd.get("namespaces"));
-    if !namespaces.is_empty() {
+    let mut namespaces = strs(rd.get("namespaces")).peekable();
+    if namespaces.peek().is_some() {
         let ns = if kind == "Namespace" { name } else { namespace };
-        if !namespaces.iter().any(|n| wildcard_match(n, ns)) {
+        if !namespaces.any(|n| wildcard_match(n, ns)) {
             return false;
         }
     }
-    let operations = str_list(rd.get("operations"));
-    if !operations.is_empty() && !operations.iter().any(|o| o == &req.operation) {
+    let mut operations = strs(rd.get("operations")).peekable();
+    if operations.peek().is_some() && !operations.any(|o| o == req.operation) {
         return false;
     }
     let empty = serde_json::Map::new();
@@ -183,6 +195,42 @@ fn filter_matches(
         }
     }
     true
+}
+
+/// The bare kinds a rule's `match` can select, or None when some filter does not name its
+/// kinds or uses wildcards (then every kind has to be checked in full).
+pub fn match_kinds(rule: &Json) -> Option<Vec<String>> {
+    let block = rule.get("match")?;
+    let mut filters: Vec<&Json> = Vec::new();
+    for key in ["any", "all"] {
+        filters.extend(
+            block
+                .get(key)
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten(),
+        );
+    }
+    if filters.is_empty() {
+        filters.push(block);
+    }
+    let mut out = Vec::new();
+    for f in filters {
+        let kinds = f.get("resources").and_then(|r| r.get("kinds"));
+        let mut any = false;
+        for k in strs(kinds) {
+            let bare = k.rsplit('/').next().unwrap_or(k);
+            if bare.contains(['*', '?']) {
+                return None;
+            }
+            out.push(bare.to_string());
+            any = true;
+        }
+        if !any {
+            return None;
+        }
+    }
+    Some(out)
 }
 
 /// Whether a `match` or `exclude` block selects the resource.

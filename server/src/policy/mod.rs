@@ -39,6 +39,16 @@ pub struct Policy {
     pub path: PathBuf,
     /// The whole policy document (for rules' raw fields).
     pub raw: Json,
+    /// The Pod controllers its rules are generated for, worked out once.
+    pub controllers: std::sync::OnceLock<Vec<&'static str>>,
+}
+
+impl Policy {
+    /// The controllers Kyverno's autogen generates this policy's Pod rules for.
+    pub fn autogen_controllers(&self) -> &[&'static str] {
+        self.controllers
+            .get_or_init(|| matching::autogen_controllers(self))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -51,9 +61,20 @@ pub struct Rule {
     pub action: Option<FailureAction>,
     /// The autogen rewrites of this rule for Pod controllers and CronJobs, made once.
     pub autogen: [std::sync::OnceLock<Json>; 2],
+    /// The kinds `match` can select (bare names), when it names them all; worked out once.
+    pub kinds: std::sync::OnceLock<Option<Vec<String>>>,
 }
 
 impl Rule {
+    /// Whether `match` can select a resource of this kind: a quick filter before the full
+    /// match (true when the rule does not name its kinds plainly).
+    pub fn may_match_kind(&self, kind: &str) -> bool {
+        match self.kinds.get_or_init(|| matching::match_kinds(&self.raw)) {
+            Some(kinds) => kinds.iter().any(|k| k == kind),
+            None => true,
+        }
+    }
+
     /// The rule as Kyverno's autogen rewrites it for a controller (`cronjob`: for CronJobs).
     pub fn autogen_raw(&self, cronjob: bool) -> &Json {
         self.autogen[usize::from(cronjob)].get_or_init(|| engine::autogen_rule(&self.raw, cronjob))
@@ -178,6 +199,7 @@ pub fn from_json(doc: &Json, path: &Path) -> Result<Policy, String> {
             rule_type: RuleType::of(r),
             action: action_of(r.get("validate").and_then(|v| v.get("failureAction"))),
             autogen: Default::default(),
+            kinds: Default::default(),
         });
     }
     Ok(Policy {
@@ -206,6 +228,7 @@ pub fn from_json(doc: &Json, path: &Path) -> Result<Policy, String> {
         rules,
         path: path.to_path_buf(),
         raw: doc.clone(),
+        controllers: Default::default(),
     })
 }
 

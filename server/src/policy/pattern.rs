@@ -512,6 +512,9 @@ fn parse_range(pattern: &str) -> Option<(quantity::Number, quantity::Number, boo
 
 /// Glob match with `*` (any run) and `?` (one character).
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    if !pattern.contains(['*', '?']) {
+        return pattern == text;
+    }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     let (mut pi, mut ti) = (0, 0);

@@ -3,7 +3,7 @@
 //! exactly one `{{ expr }}` becomes the expression's value (any JSON type).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use jmespath::functions::{ArgumentType, CustomFunction, Signature};
 use jmespath::{Expression, Rcvar, Runtime, Variable};
@@ -85,42 +85,76 @@ fn compile(expr: &str) -> Result<std::sync::Arc<Expression<'static>>, VarError> 
     Ok(compiled)
 }
 
-/// The data variables are evaluated against, converted for JMESPath on first use (most
-/// rules never query it).
+/// The data variables are evaluated against: a base (the admission request, shared by every
+/// rule evaluated on a resource, converted for JMESPath once, on first use) plus top-level
+/// entries set on top of it (`element`, `elementIndex`, context variables), so that a
+/// `foreach` element costs the conversion of the element, not of the whole request.
 #[derive(Clone)]
 pub struct Context {
-    data: std::sync::Arc<Json>,
-    var: std::sync::Arc<OnceLock<Rcvar>>,
+    data: Arc<Json>,
+    base: Arc<OnceLock<Rcvar>>,
+    top: Arc<Vec<(String, Json)>>,
+    var: Arc<OnceLock<Rcvar>>,
 }
 
 impl Context {
     pub fn new(data: Json) -> Self {
         Context {
-            data: std::sync::Arc::new(data),
-            var: std::sync::Arc::new(OnceLock::new()),
+            data: Arc::new(data),
+            base: Arc::new(OnceLock::new()),
+            top: Arc::new(Vec::new()),
+            var: Arc::new(OnceLock::new()),
         }
     }
 
-    pub fn data(&self) -> &Json {
-        &self.data
-    }
-
     fn var(&self) -> Rcvar {
-        self.var.get_or_init(|| to_var(&self.data)).clone()
+        let base = self.base.get_or_init(|| to_var(&self.data));
+        if self.top.is_empty() {
+            return base.clone();
+        }
+        self.var
+            .get_or_init(|| {
+                let mut map = match &**base {
+                    Variable::Object(m) => m.clone(),
+                    _ => Default::default(),
+                };
+                for (k, v) in self.top.iter() {
+                    map.insert(k.clone(), to_var(v));
+                }
+                Rcvar::new(Variable::Object(map))
+            })
+            .clone()
     }
 
     /// A copy with `key` set at the top level.
     pub fn with(&self, key: &str, value: Json) -> Context {
-        let mut data = (*self.data).clone();
-        if let Json::Object(m) = &mut data {
-            m.insert(key.to_string(), value);
-        }
-        Context::new(data)
+        let mut c = self.clone();
+        c.set_path(key, value);
+        c
     }
 
     /// Sets a dotted key (`request.operation`) in the data.
     pub fn set_path(&mut self, dotted: &str, value: Json) {
-        let mut node = std::sync::Arc::make_mut(&mut self.data);
+        self.var = Arc::new(OnceLock::new());
+        if !dotted.contains('.') {
+            let top = Arc::make_mut(&mut self.top);
+            top.retain(|(k, _)| k != dotted);
+            top.push((dotted.to_string(), value));
+            return;
+        }
+        // A nested key: fold the top-level entries into the base and change it there.
+        let data = Arc::make_mut(&mut self.data);
+        if !data.is_object() {
+            *data = Json::Object(Default::default());
+        }
+        if let Json::Object(m) = data {
+            for (k, v) in self.top.iter() {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        self.top = Arc::new(Vec::new());
+        self.base = Arc::new(OnceLock::new());
+        let mut node = data;
         let parts: Vec<&str> = dotted.split('.').collect();
         for (i, p) in parts.iter().enumerate() {
             if !node.is_object() {
@@ -128,22 +162,23 @@ impl Context {
             }
             let m = node.as_object_mut().unwrap();
             if i == parts.len() - 1 {
-                m.insert(p.to_string(), value.clone());
+                m.insert(p.to_string(), value);
                 break;
             }
             node = m
                 .entry(p.to_string())
                 .or_insert(Json::Object(Default::default()));
         }
-        self.var = std::sync::Arc::new(OnceLock::new());
     }
 
     /// Evaluates a JMESPath expression.
     pub fn query(&self, expr: &str) -> Result<Json, VarError> {
         let expr = expr.trim();
         let compiled = compile(expr)?;
-        let out = compiled
-            .search(self.var())
+        // Not `Expression::search`: on stable Rust it converts its input by serializing it,
+        // which would copy the whole admission request on every query.
+        let mut jctx = jmespath::Context::new(compiled.as_str(), runtime());
+        let out = jmespath::interpret(&self.var(), compiled.as_ast(), &mut jctx)
             .map_err(|e| VarError(format!("`{expr}`: {}", e.reason)))?;
         Ok(from_var(&out))
     }
