@@ -3,7 +3,9 @@
 
 pub mod context;
 pub mod ide;
+mod policy_fix;
 pub mod skeleton;
+mod suppress;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -114,6 +116,7 @@ impl Analyzer {
 
     fn compute(&self, body: &str, doc: &YamlDocument) -> DocumentAnalysis {
         let mut out = self.compute_unsorted(body, doc);
+        suppress::apply(body, &mut out.findings);
         out.findings.sort_by(|a, b| {
             a.range
                 .start
@@ -163,6 +166,7 @@ impl Analyzer {
         let related = self.schema_origin(root);
         if !self.policies.is_empty() {
             self.policy_findings(root, &mut out.findings);
+            self.mutation_findings(body, root, &mut out.findings);
         }
         for issue in check_document(&self.catalog, root, &self.options) {
             let range = issue.span.start as usize..issue.span.end as usize;
@@ -370,7 +374,7 @@ impl Analyzer {
 }
 
 /// The span of a resource's `kind` value (where findings without a path go).
-fn kind_span(root: &crate::yaml::Node) -> crate::yaml::Span {
+pub(crate) fn kind_span(root: &crate::yaml::Node) -> crate::yaml::Span {
     root.entry("kind").map(|e| e.value.span).unwrap_or_else(|| {
         crate::yaml::Span::new(root.span.start as usize, root.span.start as usize)
     })

@@ -281,6 +281,112 @@ fn outcome(
     }
 }
 
+/// What a policy's mutate rules would make of `resource` at admission: per rule that applies
+/// (reported name, `autogen-…` for controllers), the mutated resource or why it cannot be
+/// worked out locally. Rules that change nothing are left out.
+pub fn mutations(
+    policy: &Policy,
+    resource: &Json,
+    opts: &EvalOptions,
+) -> Vec<(String, Result<Json, String>)> {
+    let kind = resource.get("kind").and_then(Json::as_str).unwrap_or("");
+    let mut out = Vec::new();
+    for rule in &policy.rules {
+        if rule.rule_type != RuleType::Mutate {
+            continue;
+        }
+        let (name, wrap): (String, Option<&str>) = if rule.may_match_kind(kind)
+            && rule_applies(&rule.raw, resource, None, &opts.request)
+        {
+            (rule.name.clone(), None)
+        } else if policy.autogen_controllers().contains(&kind)
+            && rule.may_match_kind("Pod")
+            && rule_applies(&rule.raw, resource, Some(("v1", "Pod")), &opts.request)
+        {
+            if kind == "CronJob" {
+                (
+                    format!("autogen-cronjob-{}", rule.name),
+                    Some("/spec/jobTemplate/spec/template"),
+                )
+            } else {
+                (format!("autogen-{}", rule.name), Some("/spec/template"))
+            }
+        } else {
+            continue;
+        };
+        let result = mutate_rule(&rule.raw, resource, wrap, opts);
+        match result {
+            Ok(Some(m)) if m != *resource => out.push((name, Ok(m))),
+            Ok(_) => {}
+            Err(e) => out.push((name, Err(e))),
+        }
+    }
+    out
+}
+
+/// One mutate rule on a resource (`wrap`: where the Pod template sits, for autogen); None when
+/// its preconditions do not hold.
+fn mutate_rule(
+    raw: &Json,
+    resource: &Json,
+    wrap: Option<&str>,
+    opts: &EvalOptions,
+) -> Result<Option<Json>, String> {
+    let m = raw.get("mutate").ok_or("not a mutate rule")?;
+    if m.get("foreach").is_some() || m.get("targets").is_some() {
+        return Err("foreach and targets mutations are not applied locally yet".into());
+    }
+    // For a controller, the rule sees the Pod template as `request.object`.
+    let (subject, pointer) = match wrap {
+        Some(p) => (
+            resource.pointer(p).cloned().ok_or("no Pod template")?,
+            Some(p),
+        ),
+        None => (resource.clone(), None),
+    };
+    let mut ctx = request_context(&subject, opts);
+    load_context(raw.get("context"), &mut ctx, opts).map_err(|(_, e)| e)?;
+    if let Some(pre) = raw.get("preconditions") {
+        match conditions::evaluate(pre, &ctx) {
+            Ok((true, _)) => {}
+            Ok((false, _)) => return Ok(None),
+            Err(e) => return Err(format!("failed to evaluate preconditions: {e}")),
+        }
+    }
+    let mutated = if let Some(overlay) = m.get("patchStrategicMerge") {
+        let overlay = substitute(overlay, &ctx).map_err(|e| e.0)?;
+        super::fix::strategic_merge(&subject, &overlay)
+    } else if let Some(ops) = m.get("patchesJson6902") {
+        let ops = match substitute(ops, &ctx).map_err(|e| e.0)? {
+            Json::String(text) => serde_yaml_ops(&text)?,
+            other => other,
+        };
+        super::fix::json_patch(&subject, &ops)?
+    } else {
+        return Err("this mutation is not applied locally yet".into());
+    };
+    Ok(Some(match pointer {
+        Some(p) => {
+            let mut whole = resource.clone();
+            if let Some(slot) = whole.pointer_mut(p) {
+                *slot = mutated;
+            }
+            whole
+        }
+        None => mutated,
+    }))
+}
+
+/// `patchesJson6902` is a YAML (or JSON) text holding the list of operations.
+fn serde_yaml_ops(text: &str) -> Result<Json, String> {
+    let file = crate::yaml::YamlFile::parse(text);
+    let doc = file.docs.first().ok_or("empty JSON patch")?;
+    if let Some(issue) = doc.lowered.issues.first() {
+        return Err(format!("invalid patchesJson6902: {}", issue.message));
+    }
+    Ok(doc.root().map(|r| r.to_json()).unwrap_or(Json::Null))
+}
+
 /// The admission context of a request for `object`.
 pub fn request_context(object: &Json, opts: &EvalOptions) -> Context {
     let meta = object.get("metadata");

@@ -4,6 +4,7 @@
 
 pub mod conditions;
 pub mod engine;
+pub mod fix;
 pub mod functions;
 pub mod matching;
 pub mod pattern;

@@ -3,6 +3,7 @@
 
 pub mod lower;
 pub mod node;
+pub mod patch;
 pub mod scalar;
 pub mod split;
 

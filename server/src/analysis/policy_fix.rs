@@ -1,0 +1,160 @@
+//! Fixes from policies: mutate rules offered as "Apply <policy>/<rule>", and validate
+//! patterns repaired where the pattern determines the value. Every fix is re-checked: the
+//! changed resource is evaluated again and the fix is offered only when the rule it targets
+//! passes; the edits are checked to produce exactly the changed resource.
+
+use serde_json::Value as Json;
+
+use super::{Analyzer, kind_span};
+use crate::finding::{Finding, Fix, Related, Severity};
+use crate::policy::engine::{Status, evaluate, mutations};
+use crate::policy::{Policy, RuleType, fix};
+use crate::yaml::Node;
+use crate::yaml::patch::edits_to;
+
+/// A short account of a change: `set /spec/x, add /spec/y`.
+fn describe(old: &Json, new: &Json) -> String {
+    let changes = fix::changed_paths(old, new, 3);
+    let mut parts: Vec<String> = changes
+        .iter()
+        .take(3)
+        .map(|(p, what)| format!("{what} {p}"))
+        .collect();
+    if changes.len() > 3 {
+        parts.push("…".into());
+    }
+    parts.join(", ")
+}
+
+/// The rule a reported name (`autogen-cronjob-x`, `autogen-x`, `x`) stands for, with the raw
+/// rule as evaluated for that name.
+fn rule_for<'a>(policy: &'a Policy, reported: &str) -> Option<&'a Json> {
+    if let Some(base) = reported.strip_prefix("autogen-cronjob-")
+        && let Some(r) = policy.rules.iter().find(|r| r.name == base)
+    {
+        return Some(r.autogen_raw(true));
+    }
+    if let Some(base) = reported.strip_prefix("autogen-")
+        && let Some(r) = policy.rules.iter().find(|r| r.name == base)
+    {
+        return Some(r.autogen_raw(false));
+    }
+    policy
+        .rules
+        .iter()
+        .find(|r| r.name == reported)
+        .map(|r| &r.raw)
+}
+
+impl Analyzer {
+    /// Findings for mutate rules that would change the resource at admission (Hint), each
+    /// with an "Apply" fix.
+    pub(super) fn mutation_findings(&self, body: &str, root: &Node, out: &mut Vec<Finding>) {
+        let has_mutate = |p: &Policy| p.rules.iter().any(|r| r.rule_type == RuleType::Mutate);
+        if !self.policies.iter().any(has_mutate) {
+            return;
+        }
+        let json = root.to_json();
+        let span = kind_span(root);
+        for policy in self.policies.iter().filter(|p| has_mutate(p)) {
+            for (rule, result) in mutations(policy, &json, &self.policy_options) {
+                let code = format!("{}/{rule}", policy.name);
+                let related = vec![Related {
+                    message: format!("policy {}", policy.name),
+                    path: Some(policy.path.clone()),
+                    range: None,
+                }];
+                let (message, fixes) = match result {
+                    Ok(mutated) => {
+                        let what = describe(&json, &mutated);
+                        let fixes = edits_to(body, root, &mutated)
+                            .map(|edits| Fix {
+                                title: format!("Apply {code} ({what})"),
+                                edits,
+                                preferred: false,
+                            })
+                            .into_iter()
+                            .collect();
+                        (
+                            format!(
+                                "policy {} rule {rule} changes this resource at admission: {what}",
+                                policy.name
+                            ),
+                            fixes,
+                        )
+                    }
+                    Err(e) => (
+                        format!(
+                            "policy {} rule {rule} mutates this resource at admission; the change cannot be worked out locally: {e}",
+                            policy.name
+                        ),
+                        Vec::new(),
+                    ),
+                };
+                out.push(Finding {
+                    severity: Severity::Hint,
+                    range: span.start as usize..span.end as usize,
+                    message,
+                    source: "kyverno",
+                    code: code.into(),
+                    pointer: None,
+                    related,
+                    fixes,
+                });
+            }
+        }
+    }
+
+    /// Fixes for a Kyverno finding (code `<policy>/<rule>`) of the document whose text is
+    /// `body` and root `root`: the resource repaired after the rule's pattern, offered only
+    /// when the rule then passes. Worked out on demand (code actions, `--fix`), not per
+    /// keystroke.
+    pub fn policy_fixes(&self, body: &str, root: &Node, finding: &Finding) -> Vec<Fix> {
+        if finding.source != "kyverno" || !finding.fixes.is_empty() {
+            return Vec::new();
+        }
+        let Some((pname, rname)) = finding.code.split_once('/') else {
+            return Vec::new();
+        };
+        let json = root.to_json();
+        let mut out = Vec::new();
+        for policy in self.policies.iter().filter(|p| p.name == pname) {
+            let Some(raw) = rule_for(policy, rname) else {
+                continue;
+            };
+            let validate = raw.get("validate");
+            let patterns: Vec<&Json> = match (
+                validate.and_then(|v| v.get("pattern")),
+                validate.and_then(|v| v.get("anyPattern")),
+            ) {
+                (Some(p), _) => vec![p],
+                (None, Some(Json::Array(ps))) => ps.iter().collect(),
+                _ => continue,
+            };
+            for pattern in patterns {
+                if crate::policy::vars::has_vars(pattern) {
+                    continue;
+                }
+                let repaired = fix::repair(&json, pattern);
+                if repaired == json {
+                    continue;
+                }
+                let passes = evaluate(policy, &repaired, &self.policy_options)
+                    .iter()
+                    .any(|o| o.rule == rname && o.status == Status::Pass);
+                if !passes {
+                    continue;
+                }
+                if let Some(edits) = edits_to(body, root, &repaired) {
+                    out.push(Fix {
+                        title: format!("Fix {}: {}", finding.code, describe(&json, &repaired)),
+                        edits,
+                        preferred: true,
+                    });
+                    break;
+                }
+            }
+        }
+        out
+    }
+}
