@@ -378,3 +378,108 @@ fn bundled_policies_and_policy_files() {
     assert!(err.contains("bad.yaml") && err.contains("5:"), "{err}");
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A scratch copy of a fixture (fixes write files).
+fn scratch(fixture: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("usher-fix-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let to = dir.join("manifest.yaml");
+    std::fs::copy(root().join(fixture), &to).unwrap();
+    to
+}
+
+#[test]
+fn diff_prints_fixes_without_writing_and_fix_writes_them() {
+    let file = scratch("fixtures/fix/deployment.yaml", "diff");
+    let path = file.to_str().unwrap();
+    let before = std::fs::read_to_string(&file).unwrap();
+    let policy = [
+        "--no-bundled-policies",
+        "--policy",
+        "fixtures/fix/policies.yaml",
+    ];
+
+    let o = usher(&[&["check", "--diff"][..], &policy, &[path]].concat());
+    assert_eq!(o.status.code(), Some(1), "something to fix: exit 1");
+    let diff = stdout(&o);
+    assert!(diff.contains(&format!("--- {path}")), "{diff}");
+    assert!(diff.contains("-      hostNetwork: true\n"), "{diff}");
+    assert!(
+        diff.contains("-          privileged: true\n+          privileged: false\n"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+      securityContext:\n+        runAsNonRoot: true\n"),
+        "{diff}"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("3 fixes would be applied in 1 file"));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        before,
+        "--diff writes nothing"
+    );
+
+    let o = usher(&[&["check", "--fix"][..], &policy, &[path]].concat());
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert_ne!(after, before);
+    // Comments and flow style elsewhere are kept.
+    assert!(after.contains("name: web # the web tier"), "{after}");
+    assert!(after.contains("image: nginx:1.27 # pinned"), "{after}");
+    assert!(after.contains("matchLabels: {app: web}"), "{after}");
+    // What is left: only the mutate hint (applied at admission, not by --fix).
+    let out = stdout(&o);
+    assert!(!out.contains("fix-demo/"), "{out}");
+    assert!(
+        out.contains("hint: policy add-team-label rule team changes this resource"),
+        "{out}"
+    );
+    assert_eq!(o.status.code(), Some(0), "{out}");
+
+    // Nothing left to fix: --diff is silent and exits 0.
+    let o = usher(&[&["check", "--diff"][..], &policy, &[path]].concat());
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o), "");
+}
+
+#[test]
+fn fix_on_standard_input_prints_the_fixed_text() {
+    let input = std::fs::read(root().join("fixtures/fix/deployment.yaml")).unwrap();
+    let o = usher_stdin(
+        &[
+            "check",
+            "--no-bundled-policies",
+            "--policy",
+            "fixtures/fix/policies.yaml",
+            "--fix",
+            "-",
+        ],
+        &input,
+    );
+    let out = stdout(&o);
+    assert!(out.starts_with("# A Deployment that breaks"), "{out}");
+    assert!(out.contains("privileged: false"), "{out}");
+    assert!(!out.contains("hostNetwork"), "{out}");
+}
+
+#[test]
+fn inline_suppressions_hide_findings_and_stale_ones_are_reported() {
+    let o = usher(&[
+        "check",
+        "--no-bundled-policies",
+        "--policy",
+        "fixtures/fix/policies.yaml",
+        "--format",
+        "json",
+        "fixtures/fix/suppressed.yaml",
+    ]);
+    let found: Vec<(String, u64)> = json_findings(&o)
+        .into_iter()
+        .map(|(_, line, code, _)| (code, line))
+        .collect();
+    assert_eq!(
+        found,
+        vec![("usher/unused-suppression".to_string(), 10)],
+        "{}",
+        stdout(&o)
+    );
+}

@@ -439,6 +439,14 @@ impl FileAnalysis {
         self.iter().map(|(at, f)| shift(f, at)).collect()
     }
 
+    /// The findings whose range (with file offsets) touches `range`, with their document's
+    /// offset (their own ranges are relative to it).
+    pub fn touching(&self, range: std::ops::Range<usize>) -> Vec<(usize, &Finding)> {
+        self.iter()
+            .filter(|(at, f)| f.range.start + at <= range.end && range.start <= f.range.end + at)
+            .collect()
+    }
+
     /// The findings (with file offsets) whose range touches `range`.
     pub fn findings_touching(&self, range: std::ops::Range<usize>) -> Vec<Finding> {
         self.iter()

@@ -158,3 +158,83 @@ impl Analyzer {
         out
     }
 }
+
+/// The outcome of [`Analyzer::fix_text`].
+#[derive(Debug, Default)]
+pub struct FixedText {
+    pub text: String,
+    /// Titles of the fixes applied, in order.
+    pub applied: Vec<String>,
+}
+
+impl Analyzer {
+    /// The fixes of a finding of `file` (ranges relative to byte `at`, the start of its
+    /// document), with file offsets: its own, or those worked out on demand from its policy.
+    pub fn fixes_for(
+        &self,
+        text: &str,
+        file: &crate::yaml::YamlFile,
+        at: usize,
+        finding: &Finding,
+    ) -> Vec<Fix> {
+        let mut fixes = finding.fixes.clone();
+        if fixes.is_empty()
+            && finding.source == "kyverno"
+            && let Some(doc) = file.docs.iter().find(|d| d.start == at)
+            && let Some(root) = doc.root()
+        {
+            fixes = self.policy_fixes(&text[doc.start..doc.end], root, finding);
+        }
+        for fix in &mut fixes {
+            for e in &mut fix.edits {
+                e.range = e.range.start + at..e.range.end + at;
+            }
+        }
+        fixes
+    }
+
+    /// Applies every finding's preferred fix, round after round (a fix can make another one
+    /// possible) until none is left; overlapping fixes wait for the next round. A fix applied
+    /// once is not applied again if its finding survives it.
+    pub fn fix_text(&self, text: &str) -> FixedText {
+        let mut out = FixedText {
+            text: text.to_string(),
+            applied: Vec::new(),
+        };
+        let mut tried: std::collections::HashSet<(String, String)> = Default::default();
+        for _round in 0..10 {
+            let file = crate::yaml::YamlFile::parse(&out.text);
+            let analysis = self.analyze_parsed(&out.text, &file);
+            let mut edits: Vec<crate::finding::TextEdit> = Vec::new();
+            let mut titles = Vec::new();
+            for (at, f) in analysis.iter() {
+                let fixes = self.fixes_for(&out.text, &file, at, f);
+                let Some(fix) = fixes.into_iter().find(|x| x.preferred) else {
+                    continue;
+                };
+                let key = (f.code.to_string(), fix.title.clone());
+                if tried.contains(&key) {
+                    continue;
+                }
+                let overlaps = fix.edits.iter().any(|e| {
+                    edits.iter().any(|o| {
+                        e.range.start < o.range.end && o.range.start < e.range.end
+                            || e.range.start == o.range.start
+                    })
+                });
+                if overlaps {
+                    continue;
+                }
+                tried.insert(key);
+                edits.extend(fix.edits);
+                titles.push(fix.title);
+            }
+            if edits.is_empty() {
+                break;
+            }
+            out.text = crate::yaml::patch::apply(&out.text, &edits);
+            out.applied.extend(titles);
+        }
+        out
+    }
+}

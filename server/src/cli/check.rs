@@ -85,6 +85,33 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let max_bytes = args.max_file_size.saturating_mul(1024 * 1024);
     let stdin_name = args.stdin_filename.clone();
 
+    if args.fix || args.diff {
+        let (fixed, files, stdin_fixed) = fix_inputs(&analyzer, &inputs, &args, max_bytes)?;
+        if !args.quiet {
+            let verb = if args.fix {
+                "applied"
+            } else {
+                "would be applied"
+            };
+            eprintln!(
+                "{fixed} fix{} {verb} in {files} file{}",
+                if fixed == 1 { "" } else { "es" },
+                plural(files)
+            );
+        }
+        if !args.fix {
+            return Ok(if files > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        if stdin_fixed {
+            // The fixed text went to standard output; the findings would be mixed into it.
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+
     let mut reports: Vec<FileReport> = inputs
         .par_iter()
         .map(|input| check_input(&analyzer, input, max_bytes, &stdin_name))
@@ -132,6 +159,93 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Applies the fixes of every input: writes files (with `--fix`), prints diffs (with
+/// `--diff`). Returns (fixes, files changed, whether fixed standard input was printed).
+fn fix_inputs(
+    analyzer: &Analyzer,
+    inputs: &[Input],
+    args: &CheckArgs,
+    max_bytes: usize,
+) -> anyhow::Result<(usize, usize, bool)> {
+    let mut fixes = 0;
+    let mut files = 0;
+    let mut stdin_out = false;
+    for input in inputs {
+        let (name, bytes) = match input {
+            Input::File(p) => (
+                p.display().to_string(),
+                std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+            ),
+            Input::Stdin => {
+                let mut buf = Vec::new();
+                std::io::stdin().read_to_end(&mut buf)?;
+                (args.stdin_filename.clone(), buf)
+            }
+        };
+        // Files that are not YAML text are reported by the check itself; nothing to fix.
+        let Ok(text) = decode_file(&bytes, max_bytes) else {
+            continue;
+        };
+        let bom = if text.starts_with('\u{feff}') {
+            "\u{feff}"
+        } else {
+            ""
+        };
+        let result = analyzer.fix_text(&text[bom.len()..]);
+        let fixed = format!("{bom}{}", result.text);
+        if matches!(input, Input::Stdin) && args.fix {
+            print!("{fixed}");
+            stdin_out = true;
+        }
+        if fixed == text {
+            continue;
+        }
+        fixes += result.applied.len();
+        files += 1;
+        if args.diff {
+            let diff = similar::TextDiff::from_lines(text, fixed.as_str());
+            let mut rendered = diff
+                .unified_diff()
+                .context_radius(3)
+                .header(&name, &name)
+                .to_string();
+            if !rendered.ends_with('\n') {
+                rendered.push('\n');
+            }
+            print!("{rendered}");
+        }
+        if args.fix
+            && let Input::File(p) = input
+        {
+            write_atomically(p, fixed.as_bytes())
+                .with_context(|| format!("cannot write {}", p.display()))?;
+        }
+    }
+    Ok((fixes, files, stdin_out))
+}
+
+/// Writes a file through a temporary file in the same folder and a rename, keeping its
+/// permissions: a crash leaves either the old or the new content, never half of it.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.usher-{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            std::fs::set_permissions(&tmp, meta.permissions())?;
+        }
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 fn plural(n: usize) -> &'static str {

@@ -110,4 +110,15 @@ pub struct CheckArgs {
     /// Print findings only, without the summary line.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Apply the fixes that are safe without choosing (misspelled keys, values a policy
+    /// requires, …) and write the files; then report what is left. Standard input: the fixed
+    /// text goes to standard output.
+    #[arg(long)]
+    pub fix: bool,
+
+    /// Print the fixes as a unified diff. Without --fix nothing is written, and the exit code
+    /// is 1 when there is something to fix.
+    #[arg(long)]
+    pub diff: bool,
 }

@@ -49,10 +49,6 @@ impl<'a> Conv<'a> {
         lsp::Range::new(self.position(r.start), self.position(r.end.max(r.start)))
     }
 
-    pub fn diagnostic(&self, f: &Finding, doc: &Uri) -> Diagnostic {
-        self.diagnostic_at(f, 0, doc)
-    }
-
     /// The diagnostic for a finding whose ranges are relative to byte `at` of the text.
     pub fn diagnostic_at(&self, f: &Finding, at: usize, doc: &Uri) -> Diagnostic {
         let shifted = |r: &std::ops::Range<usize>| r.start + at..r.end + at;

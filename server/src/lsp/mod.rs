@@ -795,17 +795,19 @@ impl LanguageServer for Backend {
 
     async fn code_action(&self, params: CodeActionParams) -> RpcResult<Option<CodeActionResponse>> {
         let uri = params.text_document.uri;
-        let (text, index, _file, findings) = self.findings(&uri)?;
+        let (text, index, file, findings) = self.findings(&uri)?;
         let conv = Conv::new(&text, &index, self.conv());
         let start = conv.offset(params.range.start);
         let end = conv.offset(params.range.end).max(start);
+        let analyzer = self.analyzer();
         let mut out: CodeActionResponse = Vec::new();
-        for f in findings.findings_touching(start..end) {
-            if f.fixes.is_empty() {
+        for (at, f) in findings.touching(start..end) {
+            let fixes = analyzer.fixes_for(&text, &file, at, f);
+            if fixes.is_empty() {
                 continue;
             }
-            let diagnostic = conv.diagnostic(&f, &uri);
-            for fix in &f.fixes {
+            let diagnostic = conv.diagnostic_at(f, at, &uri);
+            for fix in &fixes {
                 let edits: Vec<TextEdit> = fix
                     .edits
                     .iter()

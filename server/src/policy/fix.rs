@@ -19,7 +19,12 @@ fn literal(p: &Json) -> Option<Json> {
                 || s.contains(['*', '?', '<', '>', '=', '!', '|', '&'])
                 || s.contains("{{")
                 || (s.contains('-') && s.split('-').all(|x| x.trim().parse::<f64>().is_ok()));
-            (!special).then(|| p.clone())
+            // Kyverno patterns write booleans as strings: the resource wants the boolean.
+            match s.as_str() {
+                "true" => Some(Json::Bool(true)),
+                "false" => Some(Json::Bool(false)),
+                _ => (!special).then(|| p.clone()),
+            }
         }
         _ => None,
     }

@@ -55,6 +55,11 @@ fn line_end(body: &str, at: usize) -> usize {
     body[at..].find('\n').map_or(body.len(), |p| at + p)
 }
 
+/// A node's end without the line breaks a block node's span may take in.
+fn content_end(body: &str, end: usize) -> usize {
+    body[..end].trim_end_matches(['\n', '\r']).len()
+}
+
 fn column(body: &str, at: usize) -> usize {
     at - line_start(body, at)
 }
@@ -115,7 +120,7 @@ fn walk(body: &str, node: &Node, want: &Json, edits: &mut Vec<TextEdit>) -> Opti
                     .iter()
                     .map(|e| (e.value.span.end as usize).max(e.key_span.end as usize))
                     .max()?;
-                let at = line_end(body, last);
+                let at = line_end(body, content_end(body, last));
                 edit(edits, at..at, added);
             }
             Some(())
@@ -140,7 +145,7 @@ fn walk(body: &str, node: &Node, want: &Json, edits: &mut Vec<TextEdit>) -> Opti
                     added.push('-');
                     added.push_str(&item_text(v, indent + 2));
                 }
-                let at = line_end(body, items.last()?.span.end as usize);
+                let at = line_end(body, content_end(body, items.last()?.span.end as usize));
                 edit(edits, at..at, added);
             } else {
                 for item in &items[a.len()..] {
