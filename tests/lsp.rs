@@ -1092,3 +1092,78 @@ fn configuration_from_initialization_options_workspace_and_watched_files() {
     c.diagnostics_where(&cr_uri, |codes| codes.is_empty());
     c.shutdown();
 }
+
+#[test]
+fn policy_findings_get_fixes_and_mutations_an_apply_action() {
+    let dir = std::env::temp_dir().join(format!("usher-lsp-policyfix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policies = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/fix/policies.yaml")
+        .canonicalize()
+        .unwrap();
+    let mut c = Client::start();
+    c.initialize(
+        None,
+        &["utf-16"],
+        json!({"policies": {"bundled": false, "paths": [policies]}}),
+    );
+    let uri = "file:///tmp/usher-e2e/policyfix.yaml";
+    let mut text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/fix/deployment.yaml"),
+    )
+    .unwrap();
+    c.open(uri, &text);
+    let mut version = 1;
+    let mut diags = c.diagnostics(uri, Some(1));
+    let codes: Vec<&str> = diags.iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert_eq!(
+        codes,
+        [
+            "add-team-label/team",
+            "fix-demo/autogen-run-as-non-root",
+            "fix-demo/autogen-no-host-network",
+            "fix-demo/autogen-no-privileged"
+        ]
+    );
+    assert_eq!(diags[0]["severity"], 4, "a mutation is a hint");
+    // Each policy finding has a fix that removes it; the mutation is applied last.
+    let mut applied = Vec::new();
+    while let Some(d) = diags
+        .iter()
+        .find(|d| d["code"].as_str().unwrap().starts_with("fix-demo/"))
+        .or(diags.first())
+        .cloned()
+    {
+        let actions = c.request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": d["range"], "context": {"diagnostics": [d]}}),
+        );
+        let action = actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["diagnostics"][0]["code"] == d["code"])
+            .unwrap_or_else(|| panic!("no fix for {d}"))
+            .clone();
+        applied.push(action["title"].as_str().unwrap().to_string());
+        text = apply_edits(&text, action["edit"]["changes"][uri].as_array().unwrap());
+        version += 1;
+        c.change(uri, version, json!([{"text": text}]));
+        let next = c.diagnostics(uri, Some(version));
+        assert!(
+            !next.iter().any(|n| n["code"] == d["code"]),
+            "fix {:?} did not remove {d}: {next:?}",
+            applied.last()
+        );
+        diags = next;
+        assert!(applied.len() < 10);
+    }
+    assert_eq!(applied.len(), 4, "{applied:?}");
+    assert!(
+        applied[3].starts_with("Apply add-team-label/team"),
+        "{applied:?}"
+    );
+    assert!(text.contains("name: web # the web tier\n"), "{text}");
+    assert!(text.contains("    team: platform\n"), "{text}");
+    assert!(text.contains("          privileged: false\n"), "{text}");
+}
