@@ -4,7 +4,7 @@ use jmespath::functions::ArgumentType as A;
 use jmespath::{Rcvar, Runtime, Variable};
 use serde_json::{Value as Json, json};
 
-use super::quantity::{Number, parse_duration};
+use super::quantity::{Number, Quantity, go_duration, parse_go_duration};
 use super::vars::{from_var, register};
 
 fn s(v: &Rcvar) -> Result<String, String> {
@@ -86,9 +86,12 @@ pub fn register_all(rt: &mut Runtime) {
         )))
     });
     register(rt, "split", vec![st(), st()], None, |a| {
-        Ok(json!(
-            s(&a[0])?.split(s(&a[1])?.as_str()).collect::<Vec<_>>()
-        ))
+        let (text, sep) = (s(&a[0])?, s(&a[1])?);
+        if sep.is_empty() {
+            // Go's `strings.Split` with an empty separator: one element per character.
+            return Ok(json!(text.chars().map(String::from).collect::<Vec<_>>()));
+        }
+        Ok(json!(text.split(sep.as_str()).collect::<Vec<_>>()))
     });
     register(rt, "to_upper", vec![st()], None, |a| {
         Ok(json!(s(&a[0])?.to_uppercase()))
@@ -177,11 +180,17 @@ pub fn register_all(rt: &mut Runtime) {
             let (c, k) = (from_var(&a[0]), from_var(&a[1]));
             Ok(match (&c, &k) {
                 (Json::Object(m), Json::String(key)) => m.get(key).cloned().unwrap_or(Json::Null),
-                (Json::Array(v), Json::Number(i)) => i
-                    .as_u64()
-                    .and_then(|i| v.get(i as usize))
-                    .cloned()
-                    .unwrap_or(Json::Null),
+                (Json::Array(v), Json::Number(i)) => {
+                    let i = i.as_f64().unwrap_or(f64::NAN);
+                    if i.fract() != 0.0 {
+                        return Err("argument #2: expected an integer".into());
+                    }
+                    if i < 0.0 {
+                        Json::Null
+                    } else {
+                        v.get(i as usize).cloned().unwrap_or(Json::Null)
+                    }
+                }
                 _ => {
                     return Err(
                         "lookup needs an object and a string, or an array and an index".into(),
@@ -198,11 +207,17 @@ pub fn register_all(rt: &mut Runtime) {
         |a| {
             let (c, kn, vn) = (from_var(&a[0]), s(&a[1])?, s(&a[2])?);
             Ok(match c {
-                Json::Object(m) => Json::Array(
-                    m.into_iter()
-                        .map(|(k, v)| json!({kn.clone(): k, vn.clone(): v}))
-                        .collect(),
-                ),
+                Json::Object(m) => {
+                    // Kyverno sorts the keys, so that the output is deterministic.
+                    let mut entries: Vec<_> = m.into_iter().collect();
+                    entries.sort_by(|x, y| x.0.cmp(&y.0));
+                    Json::Array(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| json!({kn.clone(): k, vn.clone(): v}))
+                            .collect(),
+                    )
+                }
                 Json::Array(v) => Json::Array(
                     v.into_iter()
                         .enumerate()
@@ -230,23 +245,43 @@ pub fn register_all(rt: &mut Runtime) {
             Ok(Json::Object(m))
         },
     );
-    register(rt, "add", vec![any(), any()], None, |a| {
-        arith(a, |x, y| Some(x + y))
+    register(rt, "add", vec![any(), any()], None, |a| arith(a, Op::Add));
+    register(rt, "sum", vec![A::Array], None, |a| {
+        // Kyverno's `sum`: `add` folded over the list (numbers, quantities or durations).
+        let items = match &*a[0] {
+            Variable::Array(items) => items.clone(),
+            _ => return Err("expected an array".into()),
+        };
+        let Some(first) = items.first() else {
+            return Err("at least one element in the array is required".into());
+        };
+        let mut acc = first.clone();
+        for item in &items[1..] {
+            acc = super::vars::to_var(&arith(&[acc, item.clone()], Op::Add)?);
+        }
+        Ok(from_var(&acc))
     });
     register(rt, "subtract", vec![any(), any()], None, |a| {
-        arith(a, |x, y| Some(x - y))
+        arith(a, Op::Subtract)
     });
     register(rt, "multiply", vec![any(), any()], None, |a| {
-        arith(a, |x, y| Some(x * y))
+        arith(a, Op::Multiply)
     });
     register(rt, "divide", vec![any(), any()], None, |a| {
-        arith(a, |x, y| (y != 0.0).then(|| x / y))
+        arith(a, Op::Divide)
     });
     register(rt, "modulo", vec![any(), any()], None, |a| {
-        arith(a, |x, y| (y != 0.0).then(|| x % y))
+        arith(a, Op::Modulo)
     });
     register(rt, "round", vec![A::Number, A::Number], None, |a| {
-        let p = 10f64.powi(n(&a[1])? as i32);
+        let digits = n(&a[1])?;
+        if digits.fract() != 0.0 {
+            return Err("Non-integer argument(s) passed for round off".into());
+        }
+        if digits < 0.0 {
+            return Err("argument #2 must be non-negative".into());
+        }
+        let p = 10f64.powi(digits as i32);
         Ok(json!((n(&a[0])? * p).round() / p))
     });
     register(rt, "semver_compare", vec![st(), st()], None, |a| {
@@ -266,6 +301,17 @@ pub fn register_all(rt: &mut Runtime) {
         Ok(json!(format_rfc3339(now())))
     });
     register(rt, "time_since", vec![st(), st(), st()], None, |a| {
+        let layout = s(&a[0])?;
+        // Only RFC 3339 layouts (Kyverno's default) are understood; say so for others.
+        let rfc3339 = [
+            "2006-01-02T15:04:05Z07:00",
+            "2006-01-02T15:04:05.999999999Z07:00",
+        ];
+        if !layout.is_empty() && !rfc3339.contains(&layout.as_str()) {
+            return Err(format!(
+                "layout `{layout}` is not supported (only RFC 3339)"
+            ));
+        }
         let start = parse_time(&s(&a[1])?).ok_or("invalid start time")?;
         let end_s = s(&a[2])?;
         let end = if end_s.is_empty() {
@@ -276,22 +322,48 @@ pub fn register_all(rt: &mut Runtime) {
         Ok(json!(format_duration(end - start)))
     });
     register(rt, "time_add", vec![st(), st()], None, |a| {
-        let t = parse_time(&s(&a[0])?).ok_or("invalid time")?;
-        let d = parse_duration(&s(&a[1])?).ok_or("invalid duration")?;
-        Ok(json!(format_rfc3339(t + d)))
+        let (t, offset) = time_arg(&a[0])?;
+        let d = parse_go_duration(&s(&a[1])?).ok_or("invalid duration")?;
+        Ok(json!(format_rfc3339_at(t + d as f64 / 1e9, offset)))
     });
     register(rt, "time_after", vec![st(), st()], None, |a| {
-        Ok(json!(parse_time(&s(&a[0])?) > parse_time(&s(&a[1])?)))
+        Ok(json!(time_arg(&a[0])?.0 > time_arg(&a[1])?.0))
     });
     register(rt, "time_before", vec![st(), st()], None, |a| {
-        Ok(json!(parse_time(&s(&a[0])?) < parse_time(&s(&a[1])?)))
+        Ok(json!(time_arg(&a[0])?.0 < time_arg(&a[1])?.0))
+    });
+    register(rt, "time_between", vec![st(), st(), st()], None, |a| {
+        let (t, start, end) = (time_arg(&a[0])?.0, time_arg(&a[1])?.0, time_arg(&a[2])?.0);
+        Ok(json!(t > start && t < end))
+    });
+    register(rt, "time_diff", vec![st(), st()], None, |a| {
+        Ok(json!(format_duration(
+            time_arg(&a[1])?.0 - time_arg(&a[0])?.0
+        )))
+    });
+    register(rt, "time_utc", vec![st()], None, |a| {
+        Ok(json!(format_rfc3339(time_arg(&a[0])?.0)))
+    });
+    register(rt, "time_truncate", vec![st(), st()], None, |a| {
+        // Go's `Time.Truncate`: rounds down to a multiple of the duration since the zero time
+        // (for whole seconds dividing a day, the same as since the Unix epoch), zone kept.
+        let (t, offset) = time_arg(&a[0])?;
+        let d = parse_go_duration(&s(&a[1])?).ok_or("invalid duration")?;
+        if d <= 0 {
+            return Ok(json!(format_rfc3339_at(t, offset)));
+        }
+        let step = d as f64 / 1e9;
+        Ok(json!(format_rfc3339_at((t / step).floor() * step, offset)))
     });
     register(rt, "time_to_cron", vec![st()], None, |a| {
-        let t = parse_time(&s(&a[0])?).ok_or("invalid time")? as i64;
-        let (y, mo, d, h, mi, _) = civil(t);
-        let _ = y;
-        let weekday = ((t.div_euclid(86_400) + 4).rem_euclid(7)) as u32;
+        let (t, offset) = time_arg(&a[0])?;
+        let local = t.floor() as i64 + offset;
+        let (_, mo, d, h, mi, _) = civil(local);
+        let weekday = ((local.div_euclid(86_400) + 4).rem_euclid(7)) as u32;
         Ok(json!(format!("{mi} {h} {d} {mo} {weekday}")))
+    });
+    register(rt, "path_canonicalize", vec![st()], None, |a| {
+        Ok(json!(clean_path(&s(&a[0])?)))
     });
     register(rt, "random", vec![st()], None, |a| {
         Ok(json!(random_from(&s(&a[0])?)))
@@ -305,22 +377,115 @@ pub fn register_all(rt: &mut Runtime) {
     });
 }
 
-/// Arithmetic on numbers, quantities and durations (the result keeps the kind of the first).
-fn arith(a: &[Rcvar], f: fn(f64, f64) -> Option<f64>) -> Result<Json, String> {
-    let parse = |v: &Rcvar| -> Result<Number, String> {
-        match &**v {
-            Variable::Number(x) => Ok(Number::Plain(x.as_f64().unwrap_or(0.0))),
-            Variable::String(t) => Number::parse(t)
-                .ok_or_else(|| format!("`{t}` is not a number, quantity or duration")),
-            other => Err(format!("expected a number, found {}", other.get_type())),
-        }
+#[derive(Clone, Copy, PartialEq)]
+enum Op {
+    Add,
+    Subtract,
+    Multiply,
+    Divide,
+    Modulo,
+}
+
+/// An operand of Kyverno's arithmetic: a JSON number is a scalar; a string is a quantity if
+/// it parses as one (`12`, `1.5`, `2Gi`, `5m`), else a duration (`1h`, `30s`).
+enum Operand {
+    Scalar(f64),
+    Quantity(Quantity),
+    Duration(i64),
+}
+
+fn operand(v: &Rcvar) -> Option<Operand> {
+    match &**v {
+        Variable::Number(x) => x.as_f64().map(Operand::Scalar),
+        Variable::String(t) => Quantity::parse(t)
+            .map(Operand::Quantity)
+            .or_else(|| parse_go_duration(t).map(Operand::Duration)),
+        _ => None,
+    }
+}
+
+/// Kyverno's arithmetic (pkg/engine/jmespath/arithmetic.go): quantities with quantities
+/// give quantity strings (`25Ki`), durations with durations give Go duration strings (`1m30s`),
+/// scaling either by a number keeps its kind, dividing two of a kind gives a number; any other
+/// mix is an error, as are a zero divisor and a non-integer modulo.
+fn arith(a: &[Rcvar], op: Op) -> Result<Json, String> {
+    use Operand::*;
+    let (Some(x), Some(y)) = (operand(&a[0]), operand(&a[1])) else {
+        return Err("invalid operands".into());
     };
-    let (x, y) = (parse(&a[0])?, parse(&a[1])?);
-    let r = f(x.value(), y.value()).ok_or("division by zero")?;
-    Ok(match (x, y) {
-        (Number::Duration(_), Number::Duration(_)) if f(6.0, 3.0) == Some(2.0) => json!(r),
-        (Number::Duration(_), _) => json!(format_duration(r)),
-        _ => json!(r),
+    const MISMATCH: &str = "types mismatch";
+    const ZERO: &str = "Zero divisor passed";
+    const NON_INT: &str = "Non-integer argument(s) passed for modulo";
+    let dur = |secs: f64| json!(go_duration((secs * 1e9) as i64));
+    Ok(match (op, x, y) {
+        (Op::Add, Scalar(p), Scalar(q)) => json!(p + q),
+        (Op::Add, Quantity(p), Quantity(q)) => json!(p.add(&q).to_string()),
+        (Op::Add, Duration(p), Duration(q)) => json!(go_duration(p + q)),
+        (Op::Subtract, Scalar(p), Scalar(q)) => json!(p - q),
+        (Op::Subtract, Quantity(p), Quantity(q)) => json!(p.add(&q.negate()).to_string()),
+        (Op::Subtract, Duration(p), Duration(q)) => json!(go_duration(p - q)),
+        (Op::Multiply, Scalar(p), Scalar(q)) => json!(p * q),
+        (Op::Multiply, Quantity(p), Scalar(q)) | (Op::Multiply, Scalar(q), Quantity(p)) => {
+            json!(p.times(q).ok_or("invalid operands")?.to_string())
+        }
+        (Op::Multiply, Duration(p), Scalar(q)) | (Op::Multiply, Scalar(q), Duration(p)) => {
+            dur(p as f64 / 1e9 * q)
+        }
+        (Op::Divide, Scalar(p), Scalar(q)) => {
+            if q == 0.0 {
+                return Err(ZERO.into());
+            }
+            json!(p / q)
+        }
+        (Op::Divide, Quantity(p), Quantity(q)) => {
+            if q.to_f64() == 0.0 {
+                return Err(ZERO.into());
+            }
+            json!(p.to_f64() / q.to_f64())
+        }
+        (Op::Divide, Quantity(p), Scalar(q)) => {
+            if q == 0.0 {
+                return Err(ZERO.into());
+            }
+            json!(p.divided_by(q).ok_or("invalid operands")?.to_string())
+        }
+        (Op::Divide, Duration(p), Duration(q)) => {
+            if q == 0 {
+                return Err(ZERO.into());
+            }
+            json!(p as f64 / q as f64)
+        }
+        (Op::Divide, Duration(p), Scalar(q)) => {
+            if q == 0.0 {
+                return Err(ZERO.into());
+            }
+            dur(p as f64 / 1e9 / q)
+        }
+        (Op::Modulo, Scalar(p), Scalar(q)) => {
+            if p.fract() != 0.0 || q.fract() != 0.0 {
+                return Err(NON_INT.into());
+            }
+            if q == 0.0 {
+                return Err(ZERO.into());
+            }
+            json!(((p as i64) % (q as i64)) as f64)
+        }
+        (Op::Modulo, Quantity(p), Quantity(q)) => {
+            let (Some(i), Some(j)) = (p.as_integer(), q.as_integer()) else {
+                return Err(NON_INT.into());
+            };
+            if j == 0 {
+                return Err(ZERO.into());
+            }
+            json!(super::quantity::Quantity::from_int(i % j, p.format).to_string())
+        }
+        (Op::Modulo, Duration(p), Duration(q)) => {
+            if q == 0 {
+                return Err(ZERO.into());
+            }
+            json!(go_duration(p % q))
+        }
+        _ => return Err(MISMATCH.into()),
     })
 }
 
@@ -422,39 +587,78 @@ pub fn parse_time(s: &str) -> Option<f64> {
     Some(t)
 }
 
+/// A time argument in RFC 3339 (Go's `time.Parse(time.RFC3339, …)`): Unix seconds and the
+/// zone offset in seconds, kept for printing back as Go does.
+fn time_arg(v: &Rcvar) -> Result<(f64, i64), String> {
+    let text = s(v)?;
+    parse_time_zoned(&text).ok_or_else(|| format!("`{text}` is not an RFC 3339 time"))
+}
+
+/// Parses RFC 3339 to Unix seconds and the zone offset in seconds.
+pub fn parse_time_zoned(s: &str) -> Option<(f64, i64)> {
+    let t = parse_time(s)?;
+    let s = s.trim();
+    let offset = if s.ends_with(['Z', 'z']) {
+        0
+    } else {
+        let tz = &s[s.len() - 6..];
+        let sign = if tz.starts_with('-') { -1 } else { 1 };
+        sign * (tz[1..3].parse::<i64>().ok()? * 3600 + tz[4..6].parse::<i64>().ok()? * 60)
+    };
+    Some((t, offset))
+}
+
+/// RFC 3339 in a zone (Go's `Format(time.RFC3339)`: `Z` for UTC, else `+hh:mm`).
+pub fn format_rfc3339_at(t: f64, offset: i64) -> String {
+    if offset == 0 {
+        return format_rfc3339(t);
+    }
+    let (y, m, d, h, mi, s) = civil(t.floor() as i64 + offset);
+    let sign = if offset < 0 { '-' } else { '+' };
+    let o = offset.abs();
+    format!(
+        "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}{sign}{:02}:{:02}",
+        o / 3600,
+        o % 3600 / 60
+    )
+}
+
+/// Go's `filepath.Join` of one path (`filepath.Clean`, but empty stays empty).
+fn clean_path(p: &str) -> String {
+    if p.is_empty() {
+        return String::new();
+    }
+    let rooted = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in p.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
+}
+
 pub fn format_rfc3339(t: f64) -> String {
     let (y, m, d, h, mi, s) = civil(t.floor() as i64);
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
-/// A duration written as Go writes it (`1h2m3s`, `1.5s`, `0s`).
+/// A duration written as Go writes it (`1h2m3s`, `1.5s`, `500ms`, `0s`).
 pub fn format_duration(secs: f64) -> String {
-    if secs == 0.0 {
-        return "0s".into();
-    }
-    let neg = secs < 0.0;
-    let mut rest = secs.abs();
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    if rest < 1.0 {
-        out.push_str(&format!("{}ms", (rest * 1000.0 * 1000.0).round() / 1000.0));
-        return out;
-    }
-    let h = (rest / 3600.0).floor();
-    rest -= h * 3600.0;
-    let m = (rest / 60.0).floor();
-    rest -= m * 60.0;
-    if h > 0.0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if h > 0.0 || m > 0.0 {
-        out.push_str(&format!("{m}m"));
-    }
-    let s = (rest * 1e9).round() / 1e9;
-    out.push_str(&format!("{s}s"));
-    out
+    go_duration((secs * 1e9).round() as i64)
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -480,7 +684,15 @@ pub fn base64_encode(data: &[u8]) -> String {
 }
 
 pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let clean: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    // Go's `base64.StdEncoding`: the standard alphabet, padded; only `\r` and `\n` skipped.
+    let clean: Vec<u8> = s.bytes().filter(|b| !matches!(b, b'\r' | b'\n')).collect();
+    if !clean.len().is_multiple_of(4) {
+        return None;
+    }
+    let body = clean.iter().take_while(|&&c| c != b'=').count();
+    if clean.len() - body > 2 || clean[body..].iter().any(|&c| c != b'=') {
+        return None;
+    }
     let mut out = Vec::with_capacity(clean.len() / 4 * 3);
     let mut buf = 0u32;
     let mut bits = 0;
@@ -489,8 +701,8 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
             b'A'..=b'Z' => c - b'A',
             b'a'..=b'z' => c - b'a' + 26,
             b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
+            b'+' => 62,
+            b'/' => 63,
             _ => return None,
         };
         buf = (buf << 6) | u32::from(v);
@@ -551,6 +763,30 @@ fn expand_class(class: &str) -> Vec<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::vars::Context;
+
+    fn ctx() -> Context {
+        Context::new(json!({
+            "s": "a,b",
+            "t": "2024-01-01T00:00:00Z",
+            "labels": {"app": "web", "tier": "front"},
+        }))
+    }
+
+    /// Evaluates a JMESPath expression through the real runtime.
+    fn q(expr: &str) -> Json {
+        ctx()
+            .query(expr)
+            .unwrap_or_else(|e| panic!("{expr}: {}", e.0))
+    }
+
+    /// The error of an expression that must fail.
+    fn err(expr: &str) -> String {
+        match ctx().query(expr) {
+            Ok(v) => panic!("{expr}: expected an error, got {v}"),
+            Err(e) => e.0,
+        }
+    }
 
     #[test]
     fn helpers() {
@@ -559,31 +795,392 @@ mod tests {
         assert_eq!(parse_time("1970-01-02T00:00:00Z"), Some(86400.0));
         assert_eq!(format_rfc3339(86400.0 + 3661.0), "1970-01-02T01:01:01Z");
         assert_eq!(format_duration(3723.0), "1h2m3s");
+        assert_eq!(format_duration(0.5), "500ms");
+        assert_eq!(format_duration(3600.0), "1h0m0s");
         assert!(semver_satisfies("1.24.3", ">=1.20.0 <1.25.0"));
         assert!(!semver_satisfies("v1.19.0", ">1.20.0"));
         assert_eq!(random_from("[a-z]{4}").len(), 4);
     }
 
     #[test]
-    fn functions_through_jmespath() {
-        let ctx =
-            super::super::vars::Context::new(json!({"s": "a,b", "t": "2024-01-01T00:00:00Z"}));
-        assert_eq!(ctx.query("split(s, ',')").unwrap(), json!(["a", "b"]));
-        assert_eq!(ctx.query("to_upper('x')").unwrap(), json!("X"));
+    fn functions_through_substitution() {
+        let ctx = ctx();
         assert_eq!(
-            ctx.query("base64_decode(base64_encode('hi'))").unwrap(),
-            json!("hi")
+            super::super::vars::substitute_str("{{ to_upper(s) }}!", &ctx).unwrap(),
+            json!("A,B!")
         );
         assert_eq!(
-            ctx.query("time_add(t, '1h')").unwrap(),
-            json!("2024-01-01T01:00:00Z")
+            super::super::vars::substitute_str("{{ split(s, ',') }}", &ctx).unwrap(),
+            json!(["a", "b"])
         );
-        assert_eq!(ctx.query("divide('10Gi', '5Gi')").unwrap(), json!(2.0));
+    }
+
+    #[test]
+    fn regex_match() {
         assert_eq!(
-            ctx.query("label_match(`{\"a\":\"1\"}`, `{\"a\":\"1\",\"b\":\"2\"}`)")
-                .unwrap(),
+            q("regex_match('^nginx:[0-9.]+$', 'nginx:1.25')"),
             json!(true)
         );
-        assert_eq!(ctx.query("parse_yaml('a: 1')").unwrap(), json!({"a": 1}));
+        assert_eq!(
+            q("regex_match('^nginx:[0-9.]+$', 'nginx:latest')"),
+            json!(false)
+        );
+        // The second argument may be a number.
+        assert_eq!(q("regex_match('^[0-9]+$', `8080`)"), json!(true));
+        assert!(err("regex_match('(', 'x')").contains("regex_match"));
+    }
+
+    #[test]
+    fn regex_replace_all() {
+        assert_eq!(
+            q(r"regex_replace_all('([a-z]+)-([0-9]+)', 'app-12', '${2}-${1}')"),
+            json!("12-app")
+        );
+        assert_eq!(q("regex_replace_all('[0-9]', 'a1b2', `0`)"), json!("a0b0"));
+        assert!(err("regex_replace_all('[', 'x', 'y')").contains("regex_replace_all"));
+    }
+
+    #[test]
+    fn regex_replace_all_literal() {
+        // `$1` is not expanded.
+        assert_eq!(
+            q("regex_replace_all_literal('([0-9])', 'a1b2', '$1')"),
+            json!("a$1b$1")
+        );
+        assert!(err("regex_replace_all_literal('(', 'x', 'y')").contains("regular expression"));
+    }
+
+    #[test]
+    fn pattern_match() {
+        assert_eq!(q("pattern_match('nginx:*', 'nginx:1.2')"), json!(true));
+        assert_eq!(q("pattern_match('nginx:?', 'nginx:12')"), json!(false));
+        assert_eq!(q("pattern_match('80*', `8080`)"), json!(true));
+    }
+
+    #[test]
+    fn split() {
+        assert_eq!(q("split('a,b,,c', ',')"), json!(["a", "b", "", "c"]));
+        assert_eq!(q("split('abc', '')"), json!(["a", "b", "c"]));
+        assert_eq!(q("split('abc', ',')"), json!(["abc"]));
+        assert!(err("split(`1`, ',')").contains("split"));
+    }
+
+    #[test]
+    fn to_upper_and_to_lower() {
+        assert_eq!(q("to_upper('Web-1')"), json!("WEB-1"));
+        assert_eq!(q("to_lower('Web-1')"), json!("web-1"));
+        assert!(ctx().query("to_upper(`{}`)").is_err());
+    }
+
+    #[test]
+    fn trim_and_trim_prefix() {
+        // A cut set of characters, at both ends.
+        assert_eq!(q("trim('--a-b--', '-')"), json!("a-b"));
+        assert_eq!(q("trim('xyhixy', 'yx')"), json!("hi"));
+        assert_eq!(q("trim_prefix('prod-web', 'prod-')"), json!("web"));
+        assert_eq!(q("trim_prefix('web', 'prod-')"), json!("web"));
+    }
+
+    #[test]
+    fn equal_fold() {
+        assert_eq!(q("equal_fold('Hello', 'hELLO')"), json!(true));
+        assert_eq!(q("equal_fold('Hello', 'help')"), json!(false));
+    }
+
+    #[test]
+    fn replace_and_replace_all() {
+        assert_eq!(q("replace('aaaa', 'a', 'b', `2`)"), json!("bbaa"));
+        // A negative count replaces every occurrence, zero none.
+        assert_eq!(q("replace('aaaa', 'a', 'b', `-1`)"), json!("bbbb"));
+        assert_eq!(q("replace('aaaa', 'a', 'b', `0`)"), json!("aaaa"));
+        assert_eq!(q("replace_all('a.b.c', '.', '-')"), json!("a-b-c"));
+        assert!(ctx().query("replace('a', 'a', 'b', 'x')").is_err());
+    }
+
+    #[test]
+    fn truncate() {
+        assert_eq!(q("truncate('kubernetes', `4`)"), json!("kube"));
+        assert_eq!(q("truncate('kube', `10`)"), json!("kube"));
+        assert_eq!(q("truncate('kube', `-1`)"), json!(""));
+    }
+
+    #[test]
+    fn base64() {
+        assert_eq!(q("base64_encode('hello')"), json!("aGVsbG8="));
+        assert_eq!(q("base64_decode('aGVsbG8=')"), json!("hello"));
+        // Go's standard encoding: padding is required, the URL alphabet is not accepted.
+        assert!(err("base64_decode('aGVsbG8')").contains("base64"));
+        assert!(err("base64_decode('a-b_')").contains("base64"));
+    }
+
+    #[test]
+    fn parse_json() {
+        assert_eq!(
+            q(r#"parse_json('{"a": [1, "x"]}')"#),
+            json!({"a": [1, "x"]})
+        );
+        assert_eq!(q("parse_json('true')"), json!(true));
+        assert!(err("parse_json('{')").contains("invalid JSON"));
+    }
+
+    #[test]
+    fn parse_yaml() {
+        assert_eq!(q("parse_yaml('a: 1')"), json!({"a": 1}));
+        assert_eq!(
+            q("parse_yaml('items:\n- x\n- y')"),
+            json!({"items": ["x", "y"]})
+        );
+        assert!(err("parse_yaml('a: [1')").contains("invalid YAML"));
+    }
+
+    #[test]
+    fn label_match() {
+        assert_eq!(q("label_match(`{\"app\":\"web\"}`, labels)"), json!(true));
+        assert_eq!(q("label_match(`{\"app\":\"db\"}`, labels)"), json!(false));
+        assert_eq!(q("label_match(`{\"env\":\"prod\"}`, labels)"), json!(false));
+        assert!(ctx().query("label_match('app', labels)").is_err());
+    }
+
+    #[test]
+    fn lookup() {
+        assert_eq!(q("lookup(labels, 'app')"), json!("web"));
+        assert_eq!(q("lookup(labels, 'nope')"), json!(null));
+        assert_eq!(q("lookup(`[10, 20]`, `1`)"), json!(20));
+        assert_eq!(q("lookup(`[10, 20]`, `2`)"), json!(null));
+        assert!(err("lookup(`[10, 20]`, `0.5`)").contains("integer"));
+        assert!(err("lookup(labels, `1`)").contains("lookup"));
+    }
+
+    #[test]
+    fn items() {
+        // Keys in sorted order, as Kyverno returns them.
+        assert_eq!(
+            q("items(`{\"b\": 1, \"a\": 2}`, 'key', 'value')"),
+            json!([{"key": "a", "value": 2}, {"key": "b", "value": 1}])
+        );
+        assert_eq!(
+            q("items(`[\"x\", \"y\"]`, 'i', 'v')"),
+            json!([{"i": 0, "v": "x"}, {"i": 1, "v": "y"}])
+        );
+    }
+
+    #[test]
+    fn object_from_lists() {
+        assert_eq!(
+            q("object_from_lists(`[\"a\", \"b\"]`, `[1]`)"),
+            json!({"a": 1, "b": null})
+        );
+    }
+
+    #[test]
+    fn add() {
+        assert_eq!(q("add(`12`, `13`)"), json!(25.0));
+        assert_eq!(q("add('12Ki', '13Ki')"), json!("25Ki"));
+        assert_eq!(q("add('12Ki', '13')"), json!("12301"));
+        assert_eq!(q("add('250m', '750m')"), json!("1"));
+        assert_eq!(q("add('12s', '13s')"), json!("25s"));
+        assert_eq!(q("add('1h', '30m0s')"), json!("1h30m0s"));
+        // Scalars, quantities and durations do not mix (`30m` is a quantity: 30 milli).
+        assert!(err("add(`12`, '13Ki')").contains("mismatch"));
+        assert!(err("add('12Ki', `13`)").contains("mismatch"));
+        assert!(err("add('1h', '30m')").contains("mismatch"));
+        assert!(err("add('x', `1`)").contains("invalid operands"));
+    }
+
+    #[test]
+    fn sum() {
+        assert_eq!(q("sum([`12`, `13`, `1`, `4`])"), json!(30.0));
+        assert_eq!(q("sum(['12Ki', '13Ki', '1Ki', '4Ki'])"), json!("30Ki"));
+        assert_eq!(q("sum(['12s', '13s'])"), json!("25s"));
+        assert_eq!(q("sum(['1Gi'])"), json!("1Gi"));
+        assert!(err("sum(`[]`)").contains("at least one element"));
+        assert!(err("sum(['12', '13s'])").contains("mismatch"));
+    }
+
+    #[test]
+    fn subtract() {
+        assert_eq!(q("subtract(`12`, `13`)"), json!(-1.0));
+        assert_eq!(q("subtract('12Ki', '13Ki')"), json!("-1Ki"));
+        assert_eq!(q("subtract('12Ki', '13')"), json!("12275"));
+        assert_eq!(q("subtract('1Gi', '1Gi')"), json!("0"));
+        assert_eq!(q("subtract('12s', '13s')"), json!("-1s"));
+        assert!(err("subtract('12s', `13`)").contains("mismatch"));
+    }
+
+    #[test]
+    fn multiply() {
+        assert_eq!(q("multiply(`2.5`, `2.5`)"), json!(6.25));
+        assert_eq!(q("multiply('12Ki', `2`)"), json!("24Ki"));
+        assert_eq!(q("multiply(`2.5`, '12Ki')"), json!("30Ki"));
+        assert_eq!(q("multiply(`2.5`, '12')"), json!("30"));
+        assert_eq!(q("multiply('500m', `3`)"), json!("1500m"));
+        assert_eq!(q("multiply(`2.5`, '40s')"), json!("1m40s"));
+        assert!(err("multiply('12Ki', '12Ki')").contains("mismatch"));
+        assert!(err("multiply('12s', '12s')").contains("mismatch"));
+    }
+
+    #[test]
+    fn divide() {
+        // Two quantities (or durations) give a number.
+        assert_eq!(q("divide('512M', '256M')"), json!(2.0));
+        assert_eq!(q("divide('10Gi', '5Gi')"), json!(2.0));
+        assert_eq!(q("divide('12Ki', '200')"), json!(61.44));
+        assert_eq!(q("divide('12s', '5s')"), json!(2.4));
+        assert_eq!(q("divide(`14`, `3`)"), json!(14.0 / 3.0));
+        // A quantity (or duration) by a number keeps its kind.
+        assert_eq!(q("divide('12Ki', `3`)"), json!("4Ki"));
+        assert_eq!(q("divide('12s', `3`)"), json!("4s"));
+        assert!(err("divide(`14`, `0`)").contains("Zero divisor"));
+        assert!(err("divide('4Ki', '0Ki')").contains("Zero divisor"));
+        assert!(err("divide('4s', '0s')").contains("Zero divisor"));
+        assert!(err("divide(`14`, '5Ki')").contains("mismatch"));
+        assert!(err("divide('12s', '4Ki')").contains("mismatch"));
+    }
+
+    #[test]
+    fn modulo() {
+        assert_eq!(q("modulo(`13`, `5`)"), json!(3.0));
+        assert_eq!(q("modulo('12Ki', '5Ki')"), json!("2Ki"));
+        assert_eq!(q("modulo('13s', '2s')"), json!("1s"));
+        assert!(err("modulo(`14`, `1.5`)").contains("Non-integer"));
+        assert!(err("modulo('4.5', '1')").contains("Non-integer"));
+        assert!(err("modulo(`14`, `0`)").contains("Zero divisor"));
+        assert!(err("modulo('13s', `2`)").contains("mismatch"));
+    }
+
+    #[test]
+    fn round() {
+        assert_eq!(q("round(`3.14159`, `2`)"), json!(3.14));
+        assert_eq!(q("round(`2.5`, `0`)"), json!(3.0));
+        assert!(err("round(`1.5`, `-1`)").contains("round"));
+        assert!(err("round(`1.5`, `0.5`)").contains("Non-integer"));
+        assert!(ctx().query("round('1.5', `1`)").is_err());
+    }
+
+    #[test]
+    fn semver_compare() {
+        assert_eq!(
+            q("semver_compare('1.24.3', '>=1.20.0 <1.25.0')"),
+            json!(true)
+        );
+        assert_eq!(q("semver_compare('1.19.0', '>1.20.0')"), json!(false));
+        assert_eq!(q("semver_compare('1.2.3', '1.2.3')"), json!(true));
+        assert_eq!(
+            q("semver_compare('2.1.0', '<1.0.0 || >=2.0.0')"),
+            json!(true)
+        );
+        assert_eq!(q("semver_compare('1.5.0', '!=1.5.0')"), json!(false));
+    }
+
+    #[test]
+    fn compare() {
+        assert_eq!(q("compare('a', 'b')"), json!(-1));
+        assert_eq!(q("compare('b', 'a')"), json!(1));
+        assert_eq!(q("compare('a', 'a')"), json!(0));
+    }
+
+    #[test]
+    fn to_boolean() {
+        assert_eq!(q("to_boolean('TRUE')"), json!(true));
+        assert_eq!(q("to_boolean('false')"), json!(false));
+        assert!(err("to_boolean('yes')").contains("to_boolean"));
+    }
+
+    #[test]
+    fn time_now_and_time_now_utc() {
+        let shape = regex::Regex::new(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$").unwrap();
+        for f in ["time_now_utc()", "time_now()"] {
+            let v = q(f);
+            assert!(shape.is_match(v.as_str().unwrap()), "{f}: {v}");
+        }
+    }
+
+    #[test]
+    fn time_since() {
+        assert_eq!(
+            q("time_since('', '2024-01-01T00:00:00Z', '2024-01-01T01:30:00Z')"),
+            json!("1h30m0s")
+        );
+        assert_eq!(
+            q("time_since('', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00.5Z')"),
+            json!("500ms")
+        );
+        assert!(err("time_since('', 'yesterday', '')").contains("time_since"));
+    }
+
+    #[test]
+    fn time_add() {
+        assert_eq!(q("time_add(t, '90m')"), json!("2024-01-01T01:30:00Z"));
+        assert_eq!(q("time_add(t, '-1s')"), json!("2023-12-31T23:59:59Z"));
+        // The zone of the time is kept.
+        assert_eq!(
+            q("time_add('2024-01-01T00:00:00+02:00', '1h')"),
+            json!("2024-01-01T01:00:00+02:00")
+        );
+        assert!(err("time_add(t, 'soon')").contains("duration"));
+        assert!(err("time_add('2024-01-01', '1h')").contains("RFC 3339"));
+    }
+
+    #[test]
+    fn time_after_and_time_before() {
+        assert_eq!(q("time_after('2024-01-02T00:00:00Z', t)"), json!(true));
+        assert_eq!(q("time_before('2024-01-02T00:00:00Z', t)"), json!(false));
+        // Offsets are compared as instants.
+        assert_eq!(
+            q("time_before('2024-01-01T01:00:00+02:00', t)"),
+            json!(true)
+        );
+        assert!(err("time_before('never', t)").contains("RFC 3339"));
+        assert!(err("time_after(t, 'never')").contains("RFC 3339"));
+    }
+
+    #[test]
+    fn time_between_diff_utc_truncate() {
+        assert_eq!(
+            q("time_between('2024-01-01T12:00:00Z', t, '2024-01-02T00:00:00Z')"),
+            json!(true)
+        );
+        assert_eq!(
+            q("time_between(t, t, '2024-01-02T00:00:00Z')"),
+            json!(false)
+        );
+        assert_eq!(q("time_diff(t, '2024-01-01T00:00:30Z')"), json!("30s"));
+        assert_eq!(
+            q("time_utc('2024-01-01T02:00:00+02:00')"),
+            json!("2024-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            q("time_truncate('2024-01-01T10:47:13Z', '1h')"),
+            json!("2024-01-01T10:00:00Z")
+        );
+        assert!(err("time_diff('x', t)").contains("RFC 3339"));
+    }
+
+    #[test]
+    fn time_to_cron() {
+        // Minute, hour, day of month, month, day of week (2024-03-15 is a Friday).
+        assert_eq!(
+            q("time_to_cron('2024-03-15T10:30:00Z')"),
+            json!("30 10 15 3 5")
+        );
+        assert!(err("time_to_cron('noon')").contains("RFC 3339"));
+    }
+
+    #[test]
+    fn path_canonicalize() {
+        assert_eq!(q("path_canonicalize('/a//b/../c/')"), json!("/a/c"));
+        assert_eq!(q("path_canonicalize('a/./b')"), json!("a/b"));
+        assert_eq!(q("path_canonicalize('//')"), json!("/"));
+    }
+
+    #[test]
+    fn random() {
+        let v = q("random('[a-z0-9]{6}')");
+        let v = v.as_str().unwrap();
+        assert_eq!(v.len(), 6);
+        assert!(
+            v.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
     }
 }
