@@ -141,7 +141,9 @@ fn short(v: &Json) -> String {
 }
 
 /// Keys of `pattern` with wildcards (`*`, `?`) under labels/annotations are matched against
-/// the resource's keys: each matching key must satisfy the value pattern.
+/// the resource's keys: each matching key must satisfy the value pattern (Kyverno checks one
+/// matching key, whichever its map iteration yields first; checking all of them is the
+/// deterministic reading).
 fn expand_wildcard_keys<'p>(
     resource: &serde_json::Map<String, Json>,
     pattern: &'p serde_json::Map<String, Json>,
@@ -187,31 +189,45 @@ fn map(
     pattern: &serde_json::Map<String, Json>,
     path: &str,
 ) -> Result<(), PatternError> {
-    let entries = expand_wildcard_keys(resource, pattern);
-    // Anchors first (conditions decide whether the rest applies), then plain keys.
-    let (anchored, plain): (Vec<_>, Vec<_>) = entries.into_iter().partition(|(k, _)| {
-        matches!(
-            parse_key(k).0,
-            Anchor::Condition
-                | Anchor::Global
-                | Anchor::Existence
-                | Anchor::Negation
-                | Anchor::Equality
-        )
-    });
-    // Kyverno handles conditional and global anchors before the others.
+    // Kyverno expands wildcard keys in metadata labels and annotations only.
+    let entries: Vec<(String, &Json)> =
+        if path.ends_with("/metadata/labels/") || path.ends_with("/metadata/annotations/") {
+            expand_wildcard_keys(resource, pattern)
+        } else {
+            pattern.iter().map(|(k, v)| (k.clone(), v)).collect()
+        };
+    // Kyverno's order: the anchors (conditional ones first here, so that a condition that does
+    // not hold wins), then the other keys, those holding anchors (or a global anchor) first in
+    // descending key order, then the rest in ascending key order.
+    let kind = |k: &str| parse_key(k).0;
     let mut ordered: Vec<(String, &Json)> = Vec::new();
-    for (k, v) in &anchored {
-        if matches!(parse_key(k).0, Anchor::Condition | Anchor::Global) {
+    for (k, v) in &entries {
+        if kind(k) == Anchor::Condition {
             ordered.push((k.clone(), v));
         }
     }
-    for (k, v) in &anchored {
-        if !matches!(parse_key(k).0, Anchor::Condition | Anchor::Global) {
+    for (k, v) in &entries {
+        if matches!(
+            kind(k),
+            Anchor::Existence | Anchor::Negation | Anchor::Equality
+        ) {
             ordered.push((k.clone(), v));
         }
     }
-    ordered.extend(plain);
+    let (mut front, mut back): (Vec<_>, Vec<_>) = entries
+        .iter()
+        .filter(|(k, _)| {
+            matches!(
+                kind(k),
+                Anchor::None | Anchor::Global | Anchor::AddIfNotPresent
+            )
+        })
+        .map(|(k, v)| (k.clone(), *v))
+        .partition(|(k, v)| kind(k) == Anchor::Global || has_nested_anchors(v));
+    front.sort_by(|a, b| b.0.cmp(&a.0));
+    back.sort_by(|a, b| a.0.cmp(&b.0));
+    ordered.extend(front);
+    ordered.extend(back);
     for (key, pat) in &ordered {
         let (anchor, name) = parse_key(key);
         let here = format!("{path}{name}/");
@@ -238,14 +254,7 @@ fn map(
                         global: false,
                     });
                 }
-                if value.is_none() && anchor == Anchor::Global {
-                    return Err(PatternError {
-                        path: here,
-                        message: format!("global anchor key `{name}` is not present"),
-                        skip: true,
-                        global: true,
-                    });
-                }
+                // Kyverno: a global anchor on an absent key holds.
             }
             Anchor::Negation => {
                 if value.is_some() {
@@ -283,7 +292,8 @@ fn map(
     Ok(())
 }
 
-/// `^(key)`: the resource's list must have at least one element that matches.
+/// `^(key)`: each map of the pattern list must match at least one element of the resource's
+/// list.
 fn existence(resource: &Json, pattern: &Json, path: &str) -> Result<(), PatternError> {
     let Some(items) = resource.as_array() else {
         return Err(PatternError::fail(
@@ -291,21 +301,43 @@ fn existence(resource: &Json, pattern: &Json, path: &str) -> Result<(), PatternE
             "existence anchor: the value must be a list",
         ));
     };
-    let Some(p) = pattern.as_array().and_then(|p| p.first()) else {
+    let Some(patterns) = pattern.as_array() else {
         return Err(PatternError::fail(
             path,
-            "existence anchor: the pattern must be a list of one element",
+            "existence anchor: the pattern must be a list",
         ));
     };
-    for (i, item) in items.iter().enumerate() {
-        if element(item, p, &format!("{path}{i}/")).is_ok() {
-            return Ok(());
+    for p in patterns {
+        if !p.is_object() {
+            return Err(PatternError::fail(
+                path,
+                "existence anchor: the pattern must be a list of maps",
+            ));
+        }
+        let found = items
+            .iter()
+            .enumerate()
+            .any(|(i, item)| element(item, p, &format!("{path}{i}/")).is_ok());
+        if !found {
+            return Err(PatternError::fail(
+                path,
+                "existence anchor: no element matches the pattern",
+            ));
         }
     }
-    Err(PatternError::fail(
-        path,
-        "existence anchor: no element matches the pattern",
-    ))
+    Ok(())
+}
+
+/// Whether a pattern holds an anchor anywhere (Kyverno checks such keys first).
+fn has_nested_anchors(pattern: &Json) -> bool {
+    match pattern {
+        Json::Object(m) => m.iter().any(|(k, v)| {
+            !matches!(parse_key(k).0, Anchor::None | Anchor::AddIfNotPresent)
+                || has_nested_anchors(v)
+        }),
+        Json::Array(a) => a.iter().any(has_nested_anchors),
+        _ => false,
+    }
 }
 
 fn array(resource: &[Json], pattern: &[Json], path: &str) -> Result<(), PatternError> {
@@ -321,10 +353,8 @@ fn array(resource: &[Json], pattern: &[Json], path: &str) -> Result<(), PatternE
             for (i, item) in resource.iter().enumerate() {
                 match element(item, first, &format!("{path}{i}/")) {
                     Ok(()) => applied += 1,
+                    // A conditional or global anchor that does not hold skips the element.
                     Err(e) if e.skip => {
-                        if e.global {
-                            return Err(e);
-                        }
                         skipped.get_or_insert(e);
                     }
                     Err(e) => return Err(e),
@@ -405,14 +435,13 @@ enum Op {
 }
 
 fn single_pattern(value: &Json, pattern: &str) -> bool {
-    // Ranges: `a-b` (inside, inclusive) and `a!-b` (outside).
+    // Ranges, as Kyverno rewrites them: `a-b` is `>=a & <=b`, `a!-b` is `<a | >b`.
     if let Some((lo, hi, negate)) = parse_range(pattern) {
-        let Some(v) = number_of(value) else {
-            return false;
+        return if negate {
+            single_pattern(value, &format!("<{lo}")) || single_pattern(value, &format!(">{hi}"))
+        } else {
+            single_pattern(value, &format!(">={lo}")) && single_pattern(value, &format!("<={hi}"))
         };
-        let inside = quantity::compare(&v, &lo).is_some_and(|o| o.is_ge())
-            && quantity::compare(&v, &hi).is_some_and(|o| o.is_le());
-        return inside != negate;
     }
     let (op, rest) = if let Some(r) = pattern.strip_prefix(">=") {
         (Op::MoreEqual, r)
@@ -430,9 +459,11 @@ fn single_pattern(value: &Json, pattern: &str) -> bool {
     let rest = rest.trim();
     // Numbers, quantities and durations compare by value.
     if quantity::Number::parse(rest).is_some() {
+        // Kyverno compares a missing (null) value as `0`.
         let value_text = match value {
             Json::Number(n) => Some(n.to_string()),
             Json::String(s) => Some(s.clone()),
+            Json::Null => Some("0".to_string()),
             _ => None,
         };
         if let Some(vt) = value_text
@@ -455,13 +486,8 @@ fn single_pattern(value: &Json, pattern: &str) -> bool {
         Json::String(s) => s.clone(),
         Json::Number(n) => n.to_string(),
         Json::Bool(b) => b.to_string(),
-        Json::Null => {
-            // A missing value matches only negations of something present.
-            return op == Op::NotEqual
-                && !rest.is_empty()
-                && rest != "*"
-                && !wildcard_match(rest, "");
-        }
+        // Kyverno: a missing value matches no string pattern, not even a negation.
+        Json::Null => return false,
         _ => return false,
     };
     match op {
@@ -471,15 +497,7 @@ fn single_pattern(value: &Json, pattern: &str) -> bool {
     }
 }
 
-fn number_of(value: &Json) -> Option<quantity::Number> {
-    match value {
-        Json::Number(n) => n.as_f64().map(quantity::Number::Plain),
-        Json::String(s) => quantity::Number::parse(s.trim()),
-        _ => None,
-    }
-}
-
-fn parse_range(pattern: &str) -> Option<(quantity::Number, quantity::Number, bool)> {
+fn parse_range(pattern: &str) -> Option<(&str, &str, bool)> {
     // The separator is a `-` (or `!-`) between two numbers; a leading `-` is a sign.
     let bytes = pattern.as_bytes();
     for i in 1..bytes.len() {
@@ -495,7 +513,7 @@ fn parse_range(pattern: &str) -> Option<(quantity::Number, quantity::Number, boo
         if left.is_empty() || right.is_empty() {
             continue;
         }
-        if let (Some(lo), Some(hi)) = (
+        if let (Some(_), Some(_)) = (
             quantity::Number::parse(left.trim()),
             quantity::Number::parse(right.trim()),
         ) && left
@@ -504,7 +522,7 @@ fn parse_range(pattern: &str) -> Option<(quantity::Number, quantity::Number, boo
             .next()
             .is_some_and(|c| c.is_ascii_digit() || c == '-')
         {
-            return Some((lo, hi, negate));
+            return Some((left.trim(), right.trim(), negate));
         }
     }
     None
@@ -550,87 +568,381 @@ mod tests {
         validate(&r, &p).is_ok()
     }
 
-    #[test]
-    fn values_and_operators() {
-        assert!(value_matches(&json!("nginx:1.2"), &json!("*:*")));
-        assert!(!value_matches(&json!("nginx"), &json!("*:*")));
-        assert!(value_matches(&json!("nginx:1.2"), &json!("!*:latest")));
-        assert!(!value_matches(&json!("nginx:latest"), &json!("!*:latest")));
-        assert!(value_matches(&json!(3), &json!(">2")));
-        assert!(value_matches(&json!("2Gi"), &json!("<=2048Mi")));
-        assert!(!value_matches(&json!("3Gi"), &json!("<=2048Mi")));
-        assert!(value_matches(&json!(5), &json!("1-10")));
-        assert!(!value_matches(&json!(5), &json!("1!-10")));
-        assert!(value_matches(&json!(11), &json!("1!-10")));
-        assert!(value_matches(&json!("b"), &json!("a | b")));
-        assert!(value_matches(&json!(5), &json!(">1 & <10")));
-        assert!(value_matches(&json!(null), &json!(null)));
-        assert!(value_matches(&json!(""), &json!(null)));
-        assert!(value_matches(&json!("30s"), &json!("<1m")));
-        assert!(value_matches(&json!(false), &json!(false)));
-        assert!(!value_matches(&json!("false"), &json!(false)));
-        assert!(value_matches(&json!("x"), &json!("?")));
-        assert!(value_matches(&json!(80), &json!("80")));
+    /// The failure (not a skip) of a pattern that must fail.
+    fn fails(r: Json, p: Json) -> PatternError {
+        let e = validate(&r, &p).expect_err("expected a failure");
+        assert!(!e.skip, "expected a failure, got a skip: {e:?}");
+        e
+    }
+
+    /// A pattern that must not apply (a conditional or global anchor does not hold).
+    fn skips(r: Json, p: Json) -> PatternError {
+        let e = validate(&r, &p).expect_err("expected a skip");
+        assert!(e.skip, "expected a skip, got a failure: {e:?}");
+        e
+    }
+
+    fn pod() -> Json {
+        json!({"spec": {"containers": [
+            {"name": "a", "image": "nginx:1.25", "securityContext": {"privileged": false}},
+            {"name": "b", "image": "redis:latest"}
+        ]}})
     }
 
     #[test]
-    fn anchors() {
-        let pod = json!({"spec": {"containers": [{"name": "a", "image": "nginx:latest", "securityContext": {"privileged": false}}]}});
+    fn parse_key_anchors() {
+        assert_eq!(parse_key("(name)"), (Anchor::Condition, "name"));
+        assert_eq!(parse_key("=(name)"), (Anchor::Equality, "name"));
+        assert_eq!(parse_key("X(name)"), (Anchor::Negation, "name"));
+        assert_eq!(parse_key("^(name)"), (Anchor::Existence, "name"));
+        assert_eq!(parse_key("<(name)"), (Anchor::Global, "name"));
+        assert_eq!(parse_key("+(name)"), (Anchor::AddIfNotPresent, "name"));
+        assert_eq!(parse_key("name"), (Anchor::None, "name"));
+        assert_eq!(parse_key("(name"), (Anchor::None, "(name"));
+    }
+
+    #[test]
+    fn plain_value_mismatch_fails_at_its_path() {
+        let e = fails(
+            pod(),
+            json!({"spec": {"containers": [{"image": "!*:latest"}]}}),
+        );
+        assert_eq!(e.path, "/spec/containers/1/image/");
+    }
+
+    #[test]
+    fn list_pattern_applies_its_map_to_every_element() {
+        assert!(ok(pod(), json!({"spec": {"containers": [{"name": "?*"}]}})));
+        let e = fails(pod(), json!({"spec": {"containers": [{"name": "a"}]}}));
+        assert_eq!(e.path, "/spec/containers/1/name/");
+        // An empty resource list has nothing to fail.
         assert!(ok(
-            pod.clone(),
-            json!({"spec": {"containers": [{"image": "!*:latest | *"}]}})
+            json!({"spec": {"containers": []}}),
+            json!({"spec": {"containers": [{"name": "a"}]}})
         ));
-        let e = validate(
-            &pod,
-            &json!({"spec": {"containers": [{"image": "!*:latest"}]}}),
-        )
-        .unwrap_err();
+        // A map pattern against a scalar fails.
+        let e = fails(json!({"spec": 1}), json!({"spec": {"a": 1}}));
+        assert_eq!(e.path, "/spec/");
+    }
+
+    #[test]
+    fn scalar_pattern_applies_to_every_list_element() {
+        let r = json!({"args": ["--a", "--b"]});
+        assert!(ok(r.clone(), json!({"args": "--*"})));
+        let e = fails(r, json!({"args": "!--b"}));
+        assert_eq!(e.path, "/args/");
+    }
+
+    #[test]
+    fn conditional_anchor_mismatch_skips() {
+        // Holds for container a: its image is checked (and passes).
+        assert!(ok(
+            pod(),
+            json!({"spec": {"containers": [{"(name)": "a", "image": "nginx:*"}]}})
+        ));
+        // Holds for a, whose image fails: the rule fails.
+        let e = fails(
+            pod(),
+            json!({"spec": {"containers": [{"(name)": "a", "image": "redis:*"}]}}),
+        );
         assert_eq!(e.path, "/spec/containers/0/image/");
-        assert!(!e.skip);
-        // Conditional anchor mismatch: skip.
-        let e = validate(
-            &pod,
-            &json!({"spec": {"containers": [{"(name)": "b", "image": "x"}]}}),
-        )
-        .unwrap_err();
-        assert!(e.skip);
-        // Equality anchor: checked only when present.
-        assert!(ok(pod.clone(), json!({"spec": {"=(hostNetwork)": false}})));
-        assert!(!ok(
-            json!({"spec": {"hostNetwork": true}}),
+        // Holds for no element: the pattern does not apply.
+        skips(
+            pod(),
+            json!({"spec": {"containers": [{"(name)": "z", "image": "x"}]}}),
+        );
+    }
+
+    #[test]
+    fn conditional_anchor_on_absent_key_skips() {
+        skips(
+            json!({"spec": {}}),
+            json!({"spec": {"(hostNetwork)": true, "hostPID": false}}),
+        );
+    }
+
+    #[test]
+    fn equality_anchor_checks_only_when_present() {
+        assert!(ok(
+            json!({"spec": {}}),
             json!({"spec": {"=(hostNetwork)": false}})
         ));
-        // Negation.
-        assert!(!ok(
-            json!({"spec": {"hostPID": true}}),
+        assert!(ok(
+            json!({"spec": {"hostNetwork": false}}),
+            json!({"spec": {"=(hostNetwork)": false}})
+        ));
+        let e = fails(
+            json!({"spec": {"hostNetwork": true}}),
+            json!({"spec": {"=(hostNetwork)": false}}),
+        );
+        assert_eq!(e.path, "/spec/hostNetwork/");
+    }
+
+    #[test]
+    fn negation_anchor_forbids_the_key() {
+        let e = fails(
+            json!({"spec": {"hostPID": false}}),
+            json!({"spec": {"X(hostPID)": "null"}}),
+        );
+        assert_eq!(e.path, "/spec/hostPID/");
+        assert!(ok(
+            json!({"spec": {}}),
             json!({"spec": {"X(hostPID)": "null"}})
         ));
-        // Existence: at least one.
+    }
+
+    #[test]
+    fn existence_anchor_needs_one_matching_element() {
         assert!(ok(
-            pod.clone(),
-            json!({"spec": {"^(containers)": [{"name": "a"}]}})
+            pod(),
+            json!({"spec": {"^(containers)": [{"name": "b"}]}})
         ));
-        assert!(!ok(
-            pod.clone(),
+        let e = fails(pod(), json!({"spec": {"^(containers)": [{"name": "z"}]}}));
+        assert_eq!(e.path, "/spec/containers/");
+        // Absent: nothing to check.
+        assert!(ok(
+            json!({"spec": {}}),
             json!({"spec": {"^(containers)": [{"name": "z"}]}})
         ));
-        // Required field with `*`.
-        assert!(!ok(
+    }
+
+    #[test]
+    fn existence_anchor_checks_every_map_of_the_pattern() {
+        assert!(ok(
+            pod(),
+            json!({"spec": {"^(containers)": [{"name": "a"}, {"name": "b"}]}})
+        ));
+        fails(
+            pod(),
+            json!({"spec": {"^(containers)": [{"name": "a"}, {"name": "z"}]}}),
+        );
+    }
+
+    #[test]
+    fn existence_anchor_on_a_non_list_fails() {
+        let e = fails(
+            json!({"spec": {"containers": {"name": "a"}}}),
+            json!({"spec": {"^(containers)": [{"name": "a"}]}}),
+        );
+        assert_eq!(e.path, "/spec/containers/");
+    }
+
+    #[test]
+    fn global_anchor_mismatch_skips_the_rule() {
+        let e = skips(
+            json!({"spec": {"containers": [{"image": "docker.io/x"}]}}),
+            json!({"spec": {"containers": [{"<(image)": "corp.io/*"}], "imagePullSecrets": [{"name": "corp"}]}}),
+        );
+        assert!(e.global);
+    }
+
+    #[test]
+    fn global_anchor_holding_for_one_element_applies_the_rule() {
+        let pattern = json!({"spec": {
+            "containers": [{"<(image)": "corp.io/*"}],
+            "imagePullSecrets": [{"name": "corp"}]
+        }});
+        let two =
+            json!({"spec": {"containers": [{"image": "docker.io/x"}, {"image": "corp.io/y"}]}});
+        let e = fails(two.clone(), pattern.clone());
+        assert_eq!(e.path, "/spec/imagePullSecrets/");
+        let mut with_secret = two;
+        with_secret["spec"]["imagePullSecrets"] = json!([{"name": "corp"}]);
+        assert!(ok(with_secret, pattern));
+    }
+
+    #[test]
+    fn global_anchor_on_absent_key_holds() {
+        // Kyverno: a global anchor whose key is absent does not stop the rule.
+        let e = fails(
+            json!({"spec": {"containers": [{"name": "a"}]}}),
+            json!({"spec": {"containers": [{"<(image)": "corp.io/*"}], "hostNetwork": false}}),
+        );
+        assert_eq!(e.path, "/spec/hostNetwork/");
+    }
+
+    #[test]
+    fn required_star_and_non_empty_wildcard() {
+        // `*`: the key must be present (any value, even empty).
+        let e = fails(
             json!({"metadata": {}}),
+            json!({"metadata": {"labels": "*"}}),
+        );
+        assert!(e.message.contains("required"), "{e:?}");
+        assert!(ok(
+            json!({"metadata": {"labels": {}}}),
             json!({"metadata": {"labels": "*"}})
         ));
-        // Wildcard keys.
+        assert!(ok(
+            json!({"metadata": {"name": ""}}),
+            json!({"metadata": {"name": "*"}})
+        ));
+        // `?*`: a non-empty value.
+        fails(json!({"metadata": {}}), json!({"metadata": {"name": "?*"}}));
+        fails(
+            json!({"metadata": {"name": ""}}),
+            json!({"metadata": {"name": "?*"}}),
+        );
+        assert!(ok(
+            json!({"metadata": {"name": "x"}}),
+            json!({"metadata": {"name": "?*"}})
+        ));
+    }
+
+    #[test]
+    fn null_pattern_matches_missing_and_empty() {
+        assert!(ok(json!({"spec": {}}), json!({"spec": {"hostPort": null}})));
+        assert!(ok(
+            json!({"spec": {"hostPort": 0}}),
+            json!({"spec": {"hostPort": null}})
+        ));
+        assert!(ok(json!({"spec": {"x": ""}}), json!({"spec": {"x": null}})));
+        assert!(ok(
+            json!({"spec": {"x": false}}),
+            json!({"spec": {"x": null}})
+        ));
+        fails(
+            json!({"spec": {"hostPort": 80}}),
+            json!({"spec": {"hostPort": null}}),
+        );
+        fails(json!({"spec": {"x": {}}}), json!({"spec": {"x": null}}));
+    }
+
+    #[test]
+    fn missing_value_compares_as_zero_and_matches_no_string() {
+        // Kyverno turns a missing value into `0` for numeric comparisons…
+        assert!(ok(json!({}), json!({"replicas": "<10"})));
+        assert!(!ok(json!({}), json!({"replicas": ">0"})));
+        assert!(ok(json!({}), json!({"replicas": "0-5"})));
+        // …and matches it against no string pattern, not even a negation.
+        fails(json!({}), json!({"image": "!*:latest"}));
+        fails(json!({}), json!({"image": "*"}));
+    }
+
+    #[test]
+    fn wildcards_in_values() {
+        assert!(value_matches(&json!("nginx:1.2"), &json!("*:*")));
+        assert!(!value_matches(&json!("nginx"), &json!("*:*")));
+        assert!(value_matches(&json!("x"), &json!("?")));
+        assert!(!value_matches(&json!("xy"), &json!("?")));
+        assert!(value_matches(
+            &json!("registry.io/app"),
+            &json!("registry.io/*")
+        ));
+        assert!(value_matches(&json!(8080), &json!("80*")));
+    }
+
+    #[test]
+    fn wildcards_in_label_keys() {
         let labels = json!({"metadata": {"labels": {"app.kubernetes.io/name": "x"}}});
         assert!(ok(
             labels.clone(),
             json!({"metadata": {"labels": {"app.kubernetes.io/*": "?*"}}})
         ));
-        // Global anchor: the whole rule does not apply.
-        let e = validate(
-            &pod,
-            &json!({"spec": {"containers": [{"<(image)": "*:v1", "name": "q"}]}}),
-        )
-        .unwrap_err();
-        assert!(e.skip && e.global);
+        let e = fails(
+            json!({"metadata": {"labels": {"team-a": ""}}}),
+            json!({"metadata": {"labels": {"team-*": "?*"}}}),
+        );
+        assert_eq!(e.path, "/metadata/labels/team-a/");
+        // No key matches: a plain wildcard key fails as missing.
+        fails(
+            labels.clone(),
+            json!({"metadata": {"labels": {"owner*": "?*"}}}),
+        );
+        // Anchored wildcard keys keep their anchor.
+        assert!(ok(
+            labels,
+            json!({"metadata": {"labels": {"=(owner*)": "x"}}})
+        ));
+    }
+
+    #[test]
+    fn wildcard_keys_elsewhere_are_literal() {
+        // Outside metadata labels and annotations, `*` in a key is an ordinary character.
+        fails(
+            json!({"spec": {"nodeSelector": {"kubernetes.io/os": "linux"}}}),
+            json!({"spec": {"nodeSelector": {"kubernetes.io/*": "?*"}}}),
+        );
+    }
+
+    #[test]
+    fn comparison_operators() {
+        assert!(value_matches(&json!(3), &json!(">2")));
+        assert!(!value_matches(&json!(2), &json!(">2")));
+        assert!(value_matches(&json!(2), &json!(">=2")));
+        assert!(value_matches(&json!(1), &json!("<2")));
+        assert!(!value_matches(&json!(3), &json!("<=2")));
+        assert!(value_matches(&json!("5"), &json!("> 4")));
+        // Order operators do not apply to text.
+        assert!(!value_matches(&json!("abc"), &json!(">1")));
+    }
+
+    #[test]
+    fn negation_operator() {
+        assert!(value_matches(&json!("nginx:1.2"), &json!("!*:latest")));
+        assert!(!value_matches(&json!("nginx:latest"), &json!("!*:latest")));
+        assert!(value_matches(&json!(3), &json!("!2")));
+        assert!(!value_matches(&json!(2), &json!("!2")));
+    }
+
+    #[test]
+    fn or_and_and_operators() {
+        assert!(value_matches(&json!("b"), &json!("a | b")));
+        assert!(!value_matches(&json!("c"), &json!("a | b")));
+        assert!(value_matches(&json!(5), &json!(">1 & <10")));
+        assert!(!value_matches(&json!(10), &json!(">1 & <10")));
+        assert!(value_matches(&json!(0), &json!(">1 & <10 | 0")));
+    }
+
+    #[test]
+    fn ranges() {
+        assert!(value_matches(&json!(5), &json!("1-10")));
+        assert!(value_matches(&json!(10), &json!("1-10")));
+        assert!(!value_matches(&json!(11), &json!("1-10")));
+        assert!(!value_matches(&json!(5), &json!("1!-10")));
+        assert!(value_matches(&json!(11), &json!("1!-10")));
+        assert!(value_matches(&json!(0), &json!("1!-10")));
+        assert!(value_matches(&json!("1500m"), &json!("1-2")));
+        assert!(value_matches(&json!("90m"), &json!("1h-2h")));
+    }
+
+    #[test]
+    fn quantities() {
+        assert!(value_matches(&json!("1Gi"), &json!("1024Mi")));
+        assert!(value_matches(&json!("2Gi"), &json!("<=2048Mi")));
+        assert!(!value_matches(&json!("3Gi"), &json!("<=2048Mi")));
+        assert!(value_matches(&json!("200m"), &json!(">100m")));
+        assert!(value_matches(&json!("0.2"), &json!(">100m")));
+        assert!(!value_matches(&json!("50m"), &json!(">100m")));
+        assert!(value_matches(&json!(1), &json!("1000m")));
+        // Not a quantity: compared as text.
+        assert!(!value_matches(&json!("lots"), &json!(">1Gi")));
+    }
+
+    #[test]
+    fn durations() {
+        assert!(value_matches(&json!("30m"), &json!("<=1h")));
+        assert!(value_matches(&json!("1h"), &json!("<=1h")));
+        assert!(!value_matches(&json!("90m"), &json!("<=1h")));
+        assert!(value_matches(&json!("30s"), &json!("<1m")));
+        assert!(value_matches(&json!("1h30m"), &json!("90m")));
+    }
+
+    #[test]
+    fn numbers_and_strings() {
+        assert!(value_matches(&json!(80), &json!("80")));
+        assert!(value_matches(&json!("80"), &json!(80)));
+        assert!(!value_matches(&json!(80.5), &json!(80)));
+        assert!(value_matches(&json!(1.5), &json!(1.5)));
+        assert!(!value_matches(&json!("eighty"), &json!(80)));
+        assert!(!value_matches(&json!(true), &json!(1)));
+    }
+
+    #[test]
+    fn booleans() {
+        assert!(value_matches(&json!(false), &json!(false)));
+        assert!(!value_matches(&json!(true), &json!(false)));
+        assert!(!value_matches(&json!("false"), &json!(false)));
+        assert!(value_matches(&json!(true), &json!("true")));
     }
 }
