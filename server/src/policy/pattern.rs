@@ -762,6 +762,16 @@ mod tests {
     }
 
     #[test]
+    fn keys_holding_anchors_are_checked_first() {
+        // Kyverno checks `spec` (it holds a conditional anchor) before `metadata`: no container
+        // is named z, so the pattern does not apply, although the label fails too.
+        skips(
+            json!({"metadata": {"labels": {"app": "other"}}, "spec": {"containers": [{"name": "a"}]}}),
+            json!({"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"(name)": "z", "image": "y"}]}}),
+        );
+    }
+
+    #[test]
     fn required_star_and_non_empty_wildcard() {
         // `*`: the key must be present (any value, even empty).
         let e = fails(
