@@ -483,3 +483,43 @@ fn inline_suppressions_hide_findings_and_stale_ones_are_reported() {
         stdout(&o)
     );
 }
+
+#[test]
+fn policy_exceptions_skip_the_rules_they_name_on_what_they_match() {
+    let run = |extra: &[&str], file: &str| {
+        let o = usher(
+            &[
+                &[
+                    "check",
+                    "--no-bundled-policies",
+                    "--policy",
+                    "fixtures/fix/policies.yaml",
+                ][..],
+                extra,
+                &["--format", "json", file],
+            ]
+            .concat(),
+        );
+        let mut codes: Vec<String> = json_findings(&o).into_iter().map(|f| f.2).collect();
+        codes.sort();
+        codes
+    };
+    let without = run(&[], "fixtures/fix/deployment.yaml");
+    assert!(without.contains(&"fix-demo/autogen-no-host-network".to_string()));
+    let with = run(
+        &["--policy", "fixtures/fix/exception.yaml"],
+        "fixtures/fix/deployment.yaml",
+    );
+    let expected: Vec<String> = without
+        .iter()
+        .filter(|c| *c != "fix-demo/autogen-no-host-network")
+        .cloned()
+        .collect();
+    assert_eq!(with, expected);
+    // A Pod is not matched by the exception: its rule still applies.
+    let pod = run(
+        &["--policy", "fixtures/fix/exception.yaml"],
+        "fixtures/fix/suppressed.yaml",
+    );
+    assert_eq!(pod, vec!["usher/unused-suppression".to_string()]);
+}

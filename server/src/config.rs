@@ -61,6 +61,9 @@ pub struct PolicyConfig {
     pub categories: Vec<String>,
     /// The namespace of namespaced resources that name none (default: `default`).
     pub default_namespace: Option<String>,
+    /// Evaluate as Kyverno's background scan (policies with `background: false` left out)
+    /// instead of as at admission (default: false, admission).
+    pub background_scan: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]

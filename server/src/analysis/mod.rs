@@ -97,6 +97,20 @@ impl Analyzer {
         }
     }
 
+    /// PolicyExceptions (the rules they name are skipped on the resources they match) and
+    /// whether policies are evaluated as Kyverno's background scan rather than at admission.
+    pub fn set_exceptions(
+        &mut self,
+        exceptions: Vec<crate::policy::exception::PolicyException>,
+        background_scan: bool,
+    ) {
+        self.policy_options.exceptions = Arc::new(exceptions);
+        self.policy_options.background_scan = background_scan;
+        if let Ok(mut c) = self.cache.lock() {
+            c.clear();
+        }
+    }
+
     /// Analyses one document (`text` is the whole file); ranges are relative to the document.
     pub fn analyze_document(&self, text: &str, doc: &YamlDocument) -> Arc<DocumentAnalysis> {
         if let Ok(cache) = self.cache.lock()

@@ -71,7 +71,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         if args.no_bundled_policies {
             pc.bundled = Some(false);
         }
-        let (policies, errors) = crate::policy::from_config(Some(&pc));
+        let (set, errors) = crate::policy::from_config_set(Some(&pc));
         if !errors.is_empty() {
             // A policy that was asked for and cannot be read would pass everything silently.
             let list: Vec<String> = errors
@@ -80,7 +80,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 .collect();
             bail!("policy could not be loaded: {}", list.join("; "));
         }
-        analyzer.set_policies(policies, pc.default_namespace.clone());
+        analyzer.set_policies(set.policies, pc.default_namespace.clone());
+        analyzer.set_exceptions(set.exceptions, pc.background_scan.unwrap_or(false));
     }
     let max_bytes = args.max_file_size.saturating_mul(1024 * 1024);
     let stdin_name = args.stdin_filename.clone();

@@ -125,6 +125,8 @@ struct Values {
     rules: HashMap<(String, String), HashMap<String, Json>>,
     resources: HashMap<(String, String), HashMap<String, Json>>,
     namespaces: HashMap<String, serde_json::Map<String, Json>>,
+    /// The test's PolicyExceptions (its `exceptions` files).
+    exceptions: std::sync::Arc<Vec<crate::policy::exception::PolicyException>>,
 }
 
 fn map_of(v: Option<&Json>) -> HashMap<String, Json> {
@@ -222,17 +224,31 @@ pub fn run_test(path: &Path) -> Result<Vec<Checked>, String> {
             }
         }
     }
+    let mut exceptions = Vec::new();
+    for e in str_list(test.get("exceptions")) {
+        let file = dir.join(&e);
+        for doc in read_docs(&file)? {
+            if crate::policy::exception::is_exception(&doc) {
+                exceptions.push(
+                    crate::policy::exception::from_json(&doc, &file)
+                        .map_err(|err| format!("{}: {err}", file.display()))?,
+                );
+            }
+        }
+    }
+    let exceptions = std::sync::Arc::new(exceptions);
     let mut resources: Vec<Json> = Vec::new();
     for r in str_list(test.get("resources")) {
         resources.extend(read_docs(&dir.join(&r))?);
     }
-    let values = match test.get("variables").and_then(Json::as_str) {
+    let mut values = match test.get("variables").and_then(Json::as_str) {
         Some(v) => {
             let docs = read_docs(&dir.join(v))?;
             docs.first().map(load_values).unwrap_or_default()
         }
         None => Values::default(),
     };
+    values.exceptions = exceptions;
     let mut out = Vec::new();
     for row in test
         .get("results")
@@ -393,6 +409,8 @@ fn check(
             },
             values: vals,
             default_namespace: None,
+            exceptions: values.exceptions.clone(),
+            background_scan: false,
         };
         let outcomes = engine::evaluate(policy, target, &opts);
         let o = outcomes

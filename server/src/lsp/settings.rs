@@ -131,19 +131,18 @@ impl Settings {
             )
         };
         let mut analyzer = Analyzer::new(catalog, self.config.schema_options());
-        let (policies, policy_errors) = crate::policy::from_config(self.config.policies.as_ref());
+        let (set, policy_errors) = crate::policy::from_config_set(self.config.policies.as_ref());
         let mut errors = errors;
         errors.extend(
             policy_errors
                 .into_iter()
                 .map(|e| format!("{}: {}", e.path.display(), e.message)),
         );
-        analyzer.set_policies(
-            policies,
-            self.config
-                .policies
-                .as_ref()
-                .and_then(|p| p.default_namespace.clone()),
+        let pc = self.config.policies.as_ref();
+        analyzer.set_policies(set.policies, pc.and_then(|p| p.default_namespace.clone()));
+        analyzer.set_exceptions(
+            set.exceptions,
+            pc.and_then(|p| p.background_scan).unwrap_or(false),
         );
         (analyzer, errors)
     }

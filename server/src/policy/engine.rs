@@ -83,6 +83,28 @@ pub struct EvalOptions {
     pub values: HashMap<String, Json>,
     /// The namespace of namespaced resources that do not name one (default: `default`).
     pub default_namespace: Option<String>,
+    /// PolicyExceptions: the rules they name are skipped on the resources they match.
+    pub exceptions: std::sync::Arc<Vec<super::exception::PolicyException>>,
+    /// Evaluate as Kyverno's background scan (existing resources, PolicyReports) rather than
+    /// at admission: policies with `background: false` are left out.
+    pub background_scan: bool,
+}
+
+/// The PolicyException that makes a rule skip on this resource, if any.
+fn exception_for(
+    policy: &Policy,
+    rule: &str,
+    resource: &Json,
+    opts: &EvalOptions,
+    ctx: &dyn Fn() -> Context,
+) -> Option<String> {
+    opts.exceptions
+        .iter()
+        .find(|e| {
+            e.names(&policy.name, policy.namespace.as_deref(), rule)
+                && e.covers(resource, &opts.request, &ctx())
+        })
+        .map(|e| e.full_name())
 }
 
 /// Evaluates every rule of `policy` that applies to `resource`. A namespaced resource without
@@ -154,6 +176,9 @@ fn evaluate_rules(
     base: &OnceLock<Context>,
     out: &mut Vec<Outcome>,
 ) {
+    if opts.background_scan && !policy.background {
+        return;
+    }
     let kind = resource.get("kind").and_then(Json::as_str).unwrap_or("");
     // A namespaced Policy applies only in its namespace.
     if let Some(ns) = &policy.namespace {
@@ -170,6 +195,10 @@ fn evaluate_rules(
     let controllers = policy.autogen_controllers();
     for rule in &policy.rules {
         if rule.may_match_kind(kind) && rule_applies(&rule.raw, resource, None, &opts.request) {
+            if let Some(e) = exception_for(policy, &rule.name, resource, opts, &base) {
+                out.push(excepted(policy, rule, &rule.name, e));
+                continue;
+            }
             out.push(evaluate_rule(
                 policy,
                 rule,
@@ -200,6 +229,10 @@ fn evaluate_rules(
         } else {
             format!("autogen-{}", rule.name)
         };
+        if let Some(e) = exception_for(policy, &name, resource, opts, &base) {
+            out.push(excepted(policy, rule, &name, e));
+            continue;
+        }
         out.push(evaluate_rule(
             policy,
             rule,
@@ -210,6 +243,17 @@ fn evaluate_rules(
             opts,
         ));
     }
+}
+
+fn excepted(policy: &Policy, rule: &Rule, name: &str, exception: String) -> Outcome {
+    outcome(
+        policy,
+        rule,
+        name,
+        Status::Skip,
+        format!("rule skipped due to policy exception {exception}"),
+        None,
+    )
 }
 
 /// Kyverno's autogen rewrite of a Pod rule for a controller: references to the Pod's
@@ -939,6 +983,42 @@ mod tests {
         let file = crate::yaml::YamlFile::parse(yaml);
         super::super::from_json(&file.docs[0].root().unwrap().to_json(), Path::new("p.yaml"))
             .unwrap()
+    }
+
+    #[test]
+    fn background_scan_leaves_out_admission_only_policies_and_exceptions_skip() {
+        let p = policy(
+            "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: p}\nspec:\n  background: false\n  rules:\n  - name: r\n    match: {any: [{resources: {kinds: [Pod]}}]}\n    validate:\n      message: m\n      pattern: {spec: {hostNetwork: false}}\n",
+        );
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": {"hostNetwork": true}});
+        let admission = evaluate(&p, &pod, &EvalOptions::default());
+        assert_eq!(admission.len(), 1);
+        assert_eq!(admission[0].status, Status::Fail);
+        let scan = EvalOptions {
+            background_scan: true,
+            ..Default::default()
+        };
+        assert!(evaluate(&p, &pod, &scan).is_empty());
+        let exception = super::super::exception::from_json(
+            &json!({"apiVersion": "kyverno.io/v2", "kind": "PolicyException",
+                "metadata": {"name": "e", "namespace": "k"},
+                "spec": {"exceptions": [{"policyName": "p", "ruleNames": ["r"]}],
+                    "match": {"any": [{"resources": {"kinds": ["Pod"], "names": ["x"]}}]},
+                    "conditions": {"any": [{"key": "{{ request.object.spec.hostNetwork }}", "operator": "Equals", "value": true}]}}}),
+            Path::new("e.yaml"),
+        )
+        .unwrap();
+        let opts = EvalOptions {
+            exceptions: std::sync::Arc::new(vec![exception]),
+            ..Default::default()
+        };
+        let out = evaluate(&p, &pod, &opts);
+        assert_eq!(out[0].status, Status::Skip);
+        assert_eq!(out[0].message, "rule skipped due to policy exception k/e");
+        // Its conditions do not hold: the rule applies.
+        let mut other = pod.clone();
+        other["spec"]["hostNetwork"] = json!("yes");
+        assert_eq!(evaluate(&p, &other, &opts)[0].status, Status::Fail);
     }
 
     #[test]

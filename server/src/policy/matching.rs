@@ -234,7 +234,7 @@ pub fn match_kinds(rule: &Json) -> Option<Vec<String>> {
 }
 
 /// Whether a `match` or `exclude` block selects the resource.
-fn block_matches(
+pub(crate) fn block_matches(
     block: &Json,
     resource: &Json,
     as_kind: Option<(&str, &str)>,

@@ -4,6 +4,7 @@
 
 pub mod conditions;
 pub mod engine;
+pub mod exception;
 pub mod fix;
 pub mod functions;
 pub mod matching;
@@ -233,8 +234,20 @@ pub fn from_json(doc: &Json, path: &Path) -> Result<Policy, String> {
     })
 }
 
+/// Policies and the PolicyExceptions that go with them.
+#[derive(Debug, Default)]
+pub struct PolicySet {
+    pub policies: Vec<Policy>,
+    pub exceptions: Vec<exception::PolicyException>,
+}
+
 /// Reads the Kyverno policies of a file (other documents are ignored).
 pub fn load_file(path: &Path) -> Result<Vec<Policy>, PolicyLoadError> {
+    load_file_set(path).map(|s| s.policies)
+}
+
+/// Reads the Kyverno policies and PolicyExceptions of a file (other documents are ignored).
+pub fn load_file_set(path: &Path) -> Result<PolicySet, PolicyLoadError> {
     let err = |message: String| PolicyLoadError {
         path: path.to_path_buf(),
         message,
@@ -243,7 +256,7 @@ pub fn load_file(path: &Path) -> Result<Vec<Policy>, PolicyLoadError> {
     let text = crate::analysis::decode_file(&bytes, 64 << 20).map_err(|(_, m, _)| err(m))?;
     let text = strip_bom(text);
     let file = YamlFile::parse(text);
-    let mut out = Vec::new();
+    let mut out = PolicySet::default();
     for doc in &file.docs {
         if let Some(issue) = doc.lowered.issues.iter().find(|i| i.kind.is_error()) {
             let index = crate::text::LineIndex::new(text);
@@ -262,7 +275,10 @@ pub fn load_file(path: &Path) -> Result<Vec<Policy>, PolicyLoadError> {
         let Some(root) = doc.root() else { continue };
         let json = root.to_json();
         if is_kyverno_policy(&json) {
-            out.push(from_json(&json, path).map_err(err)?);
+            out.policies.push(from_json(&json, path).map_err(err)?);
+        } else if exception::is_exception(&json) {
+            out.exceptions
+                .push(exception::from_json(&json, path).map_err(err)?);
         }
     }
     Ok(out)
@@ -270,8 +286,18 @@ pub fn load_file(path: &Path) -> Result<Vec<Policy>, PolicyLoadError> {
 
 /// Reads policies from files and folders (folders recursively, `.yaml`/`.yml`).
 pub fn load_paths(paths: &[PathBuf]) -> (Vec<Policy>, Vec<PolicyLoadError>) {
-    let mut policies = Vec::new();
+    let (set, errors) = load_paths_set(paths);
+    (set.policies, errors)
+}
+
+/// Reads policies and PolicyExceptions from files and folders.
+pub fn load_paths_set(paths: &[PathBuf]) -> (PolicySet, Vec<PolicyLoadError>) {
+    let mut set = PolicySet::default();
     let mut errors = Vec::new();
+    let mut add = |s: PolicySet| {
+        set.policies.extend(s.policies);
+        set.exceptions.extend(s.exceptions);
+    };
     for p in paths {
         if p.is_dir() {
             let mut files: Vec<PathBuf> = walkdir::WalkDir::new(p)
@@ -284,23 +310,26 @@ pub fn load_paths(paths: &[PathBuf]) -> (Vec<Policy>, Vec<PolicyLoadError>) {
                 .collect();
             files.sort();
             for f in files {
-                match load_file(&f) {
-                    Ok(ps) => policies.extend(ps),
+                match load_file_set(&f) {
+                    Ok(s) => add(s),
                     Err(e) => errors.push(e),
                 }
             }
         } else {
-            match load_file(p) {
-                Ok(ps) if ps.is_empty() => errors.push(PolicyLoadError {
-                    path: p.clone(),
-                    message: "no Kyverno ClusterPolicy or Policy in this file".into(),
-                }),
-                Ok(ps) => policies.extend(ps),
+            match load_file_set(p) {
+                Ok(s) if s.policies.is_empty() && s.exceptions.is_empty() => {
+                    errors.push(PolicyLoadError {
+                        path: p.clone(),
+                        message: "no Kyverno ClusterPolicy, Policy or PolicyException in this file"
+                            .into(),
+                    })
+                }
+                Ok(s) => add(s),
                 Err(e) => errors.push(e),
             }
         }
     }
-    (policies, errors)
+    (set, errors)
 }
 
 /// The policy pack bundled with usher (file name, text).
@@ -339,6 +368,14 @@ pub fn bundled() -> Vec<Policy> {
 pub fn from_config(
     config: Option<&crate::config::PolicyConfig>,
 ) -> (Vec<Policy>, Vec<PolicyLoadError>) {
+    let (set, errors) = from_config_set(config);
+    (set.policies, errors)
+}
+
+/// As [`from_config`], with the PolicyExceptions found in the policy files and folders.
+pub fn from_config_set(
+    config: Option<&crate::config::PolicyConfig>,
+) -> (PolicySet, Vec<PolicyLoadError>) {
     let mut policies = Vec::new();
     let bundled_on = config.and_then(|c| c.bundled).unwrap_or(true);
     if bundled_on {
@@ -359,11 +396,17 @@ pub fn from_config(
         }));
     }
     let (loaded, errors) = match config {
-        Some(c) if !c.paths.is_empty() => load_paths(&c.paths),
-        _ => (Vec::new(), Vec::new()),
+        Some(c) if !c.paths.is_empty() => load_paths_set(&c.paths),
+        _ => (PolicySet::default(), Vec::new()),
     };
-    policies.extend(loaded);
-    (policies, errors)
+    policies.extend(loaded.policies);
+    (
+        PolicySet {
+            policies,
+            exceptions: loaded.exceptions,
+        },
+        errors,
+    )
 }
 
 #[cfg(test)]
