@@ -139,6 +139,9 @@ pub fn register_all(rt: &mut Runtime) {
     register(rt, "base64_encode", vec![st()], None, |a| {
         Ok(json!(base64_encode(s(&a[0])?.as_bytes())))
     });
+    register(rt, "x509_decode", vec![st()], None, |a| {
+        super::x509::decode(&s(&a[0])?)
+    });
     register(rt, "base64_decode", vec![st()], None, |a| {
         let bytes = base64_decode(&s(&a[0])?).ok_or("invalid base64")?;
         Ok(json!(String::from_utf8_lossy(&bytes)))

@@ -12,6 +12,7 @@ pub mod pattern;
 pub mod pss;
 pub mod quantity;
 pub mod vars;
+pub mod x509;
 
 use std::path::{Path, PathBuf};
 
