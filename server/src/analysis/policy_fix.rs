@@ -185,12 +185,38 @@ impl Analyzer {
         {
             fixes = self.policy_fixes(&text[doc.start..doc.end], root, finding);
         }
+        // Every fix is re-checked: it is offered only if its finding is gone afterwards.
+        if let Some(doc) = file.docs.iter().find(|d| d.start == at) {
+            let body = &text[doc.start..doc.end];
+            fixes.retain(|fix| self.removes(body, finding, fix));
+        }
         for fix in &mut fixes {
             for e in &mut fix.edits {
                 e.range = e.range.start + at..e.range.end + at;
             }
         }
         fixes
+    }
+
+    /// Whether applying `fix` (document-relative edits) to the document `body` removes
+    /// `finding`: no finding with its code at its place (pointer, or message) is left.
+    fn removes(&self, body: &str, finding: &Finding, fix: &Fix) -> bool {
+        if fix
+            .edits
+            .iter()
+            .any(|e| e.range.end > body.len() || e.range.start > e.range.end)
+        {
+            return false;
+        }
+        let patched = crate::yaml::patch::apply(body, &fix.edits);
+        let after = self.analyze_text(&patched);
+        !after.iter().any(|(_, f)| {
+            f.code == finding.code
+                && match (&f.pointer, &finding.pointer) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => f.message == finding.message,
+                }
+        })
     }
 
     /// Applies every finding's preferred fix, round after round (a fix can make another one
