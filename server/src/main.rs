@@ -3,6 +3,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use usher::cli::{Cli, Command};
 
+// Analysis allocates many small, short-lived values (JSON of resources, findings); mimalloc
+// serves them markedly faster than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

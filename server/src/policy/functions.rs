@@ -1053,7 +1053,7 @@ mod tests {
 
     #[test]
     fn round() {
-        assert_eq!(q("round(`3.14159`, `2`)"), json!(3.14));
+        assert_eq!(q("round(`2.71828`, `2`)"), json!(2.72));
         assert_eq!(q("round(`2.5`, `0`)"), json!(3.0));
         assert!(err("round(`1.5`, `-1`)").contains("round"));
         assert!(err("round(`1.5`, `0.5`)").contains("Non-integer"));
