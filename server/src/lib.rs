@@ -6,6 +6,7 @@ pub mod analysis;
 pub mod cli;
 pub mod config;
 pub mod finding;
+pub mod knowledge;
 pub mod lsp;
 pub mod policy;
 pub mod schema;

@@ -1,0 +1,83 @@
+//! The knowledge layer: the rules people wrote down (wiki pages, Slack threads, meeting
+//! transcripts), the policies and the resource kinds, as chunks with provenance, indexed for
+//! lookup (BM25 and vectors) by every face.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a chunk comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceType {
+    /// A Kyverno/CEL policy or a ValidatingAdmissionPolicy.
+    Policy,
+    /// A Markdown or plain-text document (wiki export).
+    Doc,
+    /// A Slack thread.
+    Slack,
+    /// A passage of a meeting transcript (WebVTT, SRT).
+    Transcript,
+    /// A resource kind (built-in or CRD).
+    Kind,
+}
+
+impl SourceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceType::Policy => "policy",
+            SourceType::Doc => "doc",
+            SourceType::Slack => "slack",
+            SourceType::Transcript => "transcript",
+            SourceType::Kind => "kind",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SourceType> {
+        Some(match s {
+            "policy" => SourceType::Policy,
+            "doc" => SourceType::Doc,
+            "slack" => SourceType::Slack,
+            "transcript" => SourceType::Transcript,
+            "kind" => SourceType::Kind,
+            _ => return None,
+        })
+    }
+}
+
+/// Where exactly a chunk's text is, as precisely as its source allows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The file (documents, transcripts, policies, CRDs) or the export folder (Slack).
+    pub path: Option<PathBuf>,
+    /// First and last line (1-based) in `path`.
+    pub lines: Option<(u32, u32)>,
+    /// Slack channel (without `#`).
+    pub channel: Option<String>,
+    /// Author (Slack: the thread's first poster, by display name) or speaker (transcripts).
+    pub author: Option<String>,
+    /// When: RFC 3339 date-time (Slack) or offset into the recording `HH:MM:SS` (transcripts).
+    pub time: Option<String>,
+    /// Slack thread timestamp (`ts` of the parent message).
+    pub thread: Option<String>,
+}
+
+/// One searchable piece of knowledge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// Stable across re-indexing: the source type and the place, e.g.
+    /// `policy:require-run-as-nonroot`, `doc:wiki/databases.md:12-30`,
+    /// `slack:platform:1712345678.000100`, `transcript:meetings/2026-10-02.vtt:00:12:31`,
+    /// `kind:apps/v1/Deployment`. Policies are named by `metadata.name` (with `/<rule>` for a
+    /// rule's own chunk).
+    pub id: String,
+    pub source_type: SourceType,
+    /// A short title (the heading, the policy title, the channel and date, the kind).
+    pub title: String,
+    /// The text that is indexed and shown.
+    pub text: String,
+    pub provenance: Provenance,
+    /// Kubernetes kinds the chunk concerns (policy match kinds, the kind itself, kinds named
+    /// in the text), for filtering by kind.
+    pub kinds: Vec<String>,
+}
