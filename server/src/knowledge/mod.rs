@@ -3,6 +3,7 @@
 //! lookup (BM25 and vectors) by every face.
 
 pub mod embed;
+pub mod sources;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
