@@ -13,7 +13,7 @@ repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo_root"
 
 # Edition 2024 (see Cargo.toml) needs Rust 1.85 or newer.
-readonly MIN_RUST_MINOR=85
+readonly MIN_RUST_MINOR=92
 
 log() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }

@@ -41,9 +41,25 @@ pub struct Config {
     pub missing_schemas: Option<Level>,
     /// Kyverno policies to evaluate.
     pub policies: Option<PolicyConfig>,
-    /// Reserved for knowledge sources and the cluster (later capabilities).
-    pub knowledge: Option<serde_json::Value>,
+    /// The knowledge index: written rules (docs, Slack exports, transcripts) and where the
+    /// index lives.
+    pub knowledge: Option<KnowledgeConfig>,
+    /// Reserved for the cluster (a later capability).
     pub cluster: Option<serde_json::Value>,
+}
+
+/// The `knowledge` key.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KnowledgeConfig {
+    /// Markdown/text files, Slack export folders, transcripts (.vtt, .srt), folders of them;
+    /// relative to the config file.
+    #[serde(default)]
+    pub sources: Vec<PathBuf>,
+    /// The index folder (default: `.usher/index` beside the config file).
+    pub index: Option<PathBuf>,
+    /// Whether resource kinds (built-in and CRDs) are indexed (default: true).
+    pub kinds: Option<bool>,
 }
 
 /// The `policies` key.
@@ -93,6 +109,9 @@ impl Config {
         if let Some(pc) = &mut config.policies {
             pc.paths = pc.paths.iter().map(|p| base.join(p)).collect();
         }
+        let kc = config.knowledge.get_or_insert_with(Default::default);
+        kc.sources = kc.sources.iter().map(|p| base.join(p)).collect();
+        kc.index = Some(base.join(kc.index.as_deref().unwrap_or(Path::new(".usher/index"))));
         Ok(config)
     }
 

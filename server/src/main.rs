@@ -13,6 +13,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => usher::cli::check::run(args),
         Command::Test(args) => usher::cli::test::run(args),
+        Command::Index(args) => usher::cli::index::run_index(args),
+        Command::Search(args) => usher::cli::index::run_search(args),
         Command::Lsp(_) => usher::lsp::run().map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -1,6 +1,7 @@
 //! Command-line faces: `usher check` (and later `lsp`, `mcp`, `index`, `search`, `test`).
 
 pub mod check;
+pub mod index;
 pub mod output;
 pub mod test;
 
@@ -33,6 +34,11 @@ pub enum Command {
     Lsp(LspArgs),
     /// Run Kyverno CLI test files (kyverno-test.yaml) against the local policy engine.
     Test(test::TestArgs),
+    /// Build the knowledge index: policies, written rules (docs, Slack exports, meeting
+    /// transcripts) and resource kinds.
+    Index(index::IndexArgs),
+    /// Search the knowledge index.
+    Search(index::SearchArgs),
 }
 
 #[derive(Debug, clap::Args)]

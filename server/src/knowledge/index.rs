@@ -1,0 +1,414 @@
+//! The persisted knowledge index: chunks in `tantivy` (BM25, filters by source type and kind)
+//! under a folder (default `.usher/index`) with a manifest (format version, chunk count, the
+//! hash of every source). Writes are atomic: a new index is built beside the old one and
+//! swapped in by renames, so a crash mid-index leaves the old one usable. An index that is
+//! missing, corrupt or of another format is reported as such, never a crash.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::{Index, IndexReader, TantivyDocument, Term, doc};
+
+use super::{Chunk, SourceType};
+
+/// Bumped when the on-disk layout changes; an index of another format is rebuilt.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub chunks: usize,
+    /// Source path → sha256-like content hash (hex) of what was indexed from it.
+    pub sources: BTreeMap<String, String>,
+    /// When the index was written (RFC 3339, UTC).
+    pub written: String,
+}
+
+struct Fields {
+    id: Field,
+    source_type: Field,
+    kinds: Field,
+    title: Field,
+    text: Field,
+    chunk: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    // English stemming: "databases" finds "database".
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("en_stem")
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let fields = Fields {
+        id: b.add_text_field("id", STRING | STORED),
+        source_type: b.add_text_field("source_type", STRING),
+        kinds: b.add_text_field("kinds", STRING),
+        title: b.add_text_field("title", text.clone()),
+        text: b.add_text_field("text", text),
+        chunk: b.add_text_field("chunk", STORED),
+    };
+    (b.build(), fields)
+}
+
+/// A search hit: the chunk and its BM25 score.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub chunk: Chunk,
+    pub score: f32,
+}
+
+/// What a search is limited to.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub source_type: Option<SourceType>,
+    /// A kind name (`Deployment`), matched against the chunks' kinds.
+    pub kind: Option<String>,
+}
+
+pub struct KnowledgeIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    pub manifest: Manifest,
+    pub dir: PathBuf,
+}
+
+/// Why an index could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    Missing,
+    /// Corrupt, unreadable or of another format: rebuild it.
+    Unusable(String),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Missing => f.write_str("no index yet"),
+            OpenError::Unusable(why) => write!(f, "the index cannot be used ({why})"),
+        }
+    }
+}
+
+/// A content hash of a source, to tell whether it changed since it was indexed.
+pub fn content_hash(bytes: &[u8]) -> String {
+    // FNV-1a 64 twice with different offsets: stable across runs and platforms.
+    let mut a: u64 = 0xcbf29ce484222325;
+    let mut b: u64 = 0x84222325cbf29ce4;
+    for &x in bytes {
+        a = (a ^ u64::from(x)).wrapping_mul(0x100000001b3);
+        b = (b ^ u64::from(x))
+            .wrapping_mul(0x100000001b3)
+            .rotate_left(5);
+    }
+    format!("{a:016x}{b:016x}")
+}
+
+impl KnowledgeIndex {
+    /// Writes a new index of `chunks` to `dir`, replacing the one there only once the new one
+    /// is complete.
+    pub fn write(
+        dir: &Path,
+        chunks: &[Chunk],
+        sources: BTreeMap<String, String>,
+    ) -> Result<KnowledgeIndex, String> {
+        let parent = dir.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        let name = dir.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = parent.join(format!(".{name}.new-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let result = Self::write_into(&tmp, chunks, sources);
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        // Swap: old → .old, new → dir, drop .old.
+        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+        let had_old = dir.exists();
+        if had_old {
+            std::fs::rename(dir, &old)
+                .map_err(|e| format!("cannot replace {}: {e}", dir.display()))?;
+        }
+        if let Err(e) = std::fs::rename(&tmp, dir) {
+            if had_old {
+                let _ = std::fs::rename(&old, dir);
+            }
+            return Err(format!("cannot move the new index into place: {e}"));
+        }
+        if had_old {
+            let _ = std::fs::remove_dir_all(&old);
+        }
+        Self::open(dir).map_err(|e| e.to_string())
+    }
+
+    fn write_into(
+        tmp: &Path,
+        chunks: &[Chunk],
+        sources: BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        let err = |e: tantivy::TantivyError| format!("index: {e}");
+        let ft = tmp.join("tantivy");
+        std::fs::create_dir_all(&ft).map_err(|e| format!("cannot create {}: {e}", ft.display()))?;
+        let (schema, f) = schema();
+        let index = Index::create_in_dir(&ft, schema).map_err(err)?;
+        let mut writer = index.writer_with_num_threads(1, 50_000_000).map_err(err)?;
+        for c in chunks {
+            let mut d = doc!(
+                f.id => c.id.clone(),
+                f.source_type => c.source_type.as_str(),
+                f.title => c.title.clone(),
+                f.text => c.text.clone(),
+                f.chunk => serde_json::to_string(c).map_err(|e| e.to_string())?,
+            );
+            for k in &c.kinds {
+                d.add_text(f.kinds, k.to_ascii_lowercase());
+            }
+            writer.add_document(d).map_err(err)?;
+        }
+        writer.commit().map_err(err)?;
+        writer.wait_merging_threads().map_err(err)?;
+        let manifest = Manifest {
+            format: FORMAT_VERSION,
+            chunks: chunks.len(),
+            sources,
+            written: crate::policy::functions::format_rfc3339(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64().floor())
+                    .unwrap_or(0.0),
+            ),
+        };
+        let text = serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())?;
+        std::fs::write(tmp.join("manifest.json"), text)
+            .map_err(|e| format!("cannot write the manifest: {e}"))
+    }
+
+    /// Opens the index in `dir`.
+    pub fn open(dir: &Path) -> Result<KnowledgeIndex, OpenError> {
+        let manifest_path = dir.join("manifest.json");
+        let text = match std::fs::read_to_string(&manifest_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(OpenError::Missing),
+            Err(e) => {
+                return Err(OpenError::Unusable(format!(
+                    "{}: {e}",
+                    manifest_path.display()
+                )));
+            }
+        };
+        let manifest: Manifest = serde_json::from_str(&text)
+            .map_err(|e| OpenError::Unusable(format!("{}: {e}", manifest_path.display())))?;
+        if manifest.format != FORMAT_VERSION {
+            return Err(OpenError::Unusable(format!(
+                "format {} is not this version's {FORMAT_VERSION}",
+                manifest.format
+            )));
+        }
+        let unusable = |e: tantivy::TantivyError| OpenError::Unusable(e.to_string());
+        let index = Index::open_in_dir(dir.join("tantivy")).map_err(unusable)?;
+        let (expected, fields) = schema();
+        if index.schema() != expected {
+            return Err(OpenError::Unusable(
+                "its schema is not this version's".into(),
+            ));
+        }
+        let reader = index.reader().map_err(unusable)?;
+        Ok(KnowledgeIndex {
+            index,
+            reader,
+            fields,
+            manifest,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The best `k` chunks for `query` (BM25 over titles and texts), within `filters`.
+    pub fn search(&self, query: &str, k: usize, filters: &Filters) -> Result<Vec<Hit>, String> {
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let f = &self.fields;
+        let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.text]);
+        parser.set_field_boost(f.title, 2.0);
+        // Lenient: people type questions, not query syntax.
+        let (text_query, _errors) = parser.parse_query_lenient(&sanitize(query));
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text_query)];
+        if let Some(t) = filters.source_type {
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.source_type, t.as_str()),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+        if let Some(kind) = &filters.kind {
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.kinds, &kind.to_ascii_lowercase()),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+        let query = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        let top = searcher
+            .search(&query, &TopDocs::with_limit(k).order_by_score())
+            .map_err(|e| format!("search failed: {e}"))?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let d: TantivyDocument = searcher
+                .doc(addr)
+                .map_err(|e| format!("search failed: {e}"))?;
+            let Some(json) = d
+                .get_first(f.chunk)
+                .and_then(|v| v.as_str().map(str::to_string))
+            else {
+                continue;
+            };
+            let chunk: Chunk =
+                serde_json::from_str(&json).map_err(|e| format!("corrupt index entry: {e}"))?;
+            hits.push(Hit { chunk, score });
+        }
+        Ok(hits)
+    }
+}
+
+/// Query text without the query language's operators (kept as words).
+fn sanitize(q: &str) -> String {
+    q.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .map(|w| w.trim_start_matches('-'))
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::knowledge::Provenance;
+
+    fn chunk(id: &str, t: SourceType, title: &str, text: &str, kinds: &[&str]) -> Chunk {
+        Chunk {
+            id: id.into(),
+            source_type: t,
+            title: title.into(),
+            text: text.into(),
+            provenance: Provenance::default(),
+            kinds: kinds.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    fn sample() -> Vec<Chunk> {
+        vec![
+            chunk(
+                "policy:require-run-as-nonroot",
+                SourceType::Policy,
+                "Require runAsNonRoot",
+                "Containers must run as a non-root user: runAsNonRoot must be true.",
+                &["Pod"],
+            ),
+            chunk(
+                "doc:wiki/platform.md:3-9",
+                SourceType::Doc,
+                "Databases › Regions",
+                "Databases run only in us-east-1. Postgres clusters elsewhere are rejected.",
+                &[],
+            ),
+            chunk(
+                "slack:platform:1700000000.000100",
+                SourceType::Slack,
+                "#platform, 2026-10-01",
+                "Can I run a postgres database in eu-west-1? No: databases only in us-east-1.",
+                &["Cluster"],
+            ),
+        ]
+    }
+
+    #[test]
+    fn writes_opens_and_searches_with_filters() {
+        let dir = std::env::temp_dir().join(format!("usher-index-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let index_dir = dir.join("index");
+        let sources = BTreeMap::from([("wiki/platform.md".to_string(), content_hash(b"x"))]);
+        let idx = KnowledgeIndex::write(&index_dir, &sample(), sources.clone()).unwrap();
+        assert_eq!(idx.manifest.chunks, 3);
+        let hits = idx
+            .search(
+                "which region may my postgres database run in?",
+                5,
+                &Filters::default(),
+            )
+            .unwrap();
+        let mut top2: Vec<&str> = hits.iter().take(2).map(|h| h.chunk.id.as_str()).collect();
+        top2.sort();
+        assert_eq!(
+            top2,
+            [
+                "doc:wiki/platform.md:3-9",
+                "slack:platform:1700000000.000100"
+            ],
+            "{hits:?}"
+        );
+        let only_slack = Filters {
+            source_type: Some(SourceType::Slack),
+            ..Default::default()
+        };
+        let hits = idx.search("postgres us-east-1", 5, &only_slack).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].chunk.source_type, SourceType::Slack);
+        let pods = Filters {
+            kind: Some("pod".into()),
+            ..Default::default()
+        };
+        let hits = idx.search("run as root", 5, &pods).unwrap();
+        assert_eq!(hits[0].chunk.id, "policy:require-run-as-nonroot");
+        // Query syntax in user input is not an error.
+        assert!(
+            idx.search("title:(\"unbalanced AND -", 5, &Filters::default())
+                .is_ok()
+        );
+        drop(idx);
+
+        // Re-writing replaces the index; the old one stays usable until the swap.
+        let idx = KnowledgeIndex::write(&index_dir, &sample()[..1], sources).unwrap();
+        assert_eq!(idx.manifest.chunks, 1);
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporary folders left behind"
+        );
+        drop(idx);
+
+        // A corrupt manifest or a missing index is reported, not a panic.
+        std::fs::write(index_dir.join("manifest.json"), "{not json").unwrap();
+        assert!(matches!(
+            KnowledgeIndex::open(&index_dir),
+            Err(OpenError::Unusable(_))
+        ));
+        assert!(matches!(
+            KnowledgeIndex::open(&dir.join("nothing")),
+            Err(OpenError::Missing)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
