@@ -3,7 +3,9 @@
 //! lookup (BM25 and vectors) by every face.
 
 pub mod embed;
+pub mod index;
 pub mod sources;
+
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
