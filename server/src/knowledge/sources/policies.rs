@@ -372,7 +372,7 @@ pub fn policy_chunks_of_file(path: &Path) -> Result<Vec<Chunk>, String> {
 
 /// The first line of a document's content (after its `---` marker, if any).
 fn doc_line(text: &str, start: usize) -> u32 {
-    let marker = text[start.min(text.len())..].starts_with("---");
+    let marker = text.get(start..).is_some_and(|t| t.starts_with("---"));
     line_of(text, start) + u32::from(marker)
 }
 

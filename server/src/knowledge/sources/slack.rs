@@ -108,7 +108,10 @@ fn user_names(users: &Json) -> HashMap<String, String> {
 }
 
 /// A Slack timestamp as a sortable (seconds, microseconds) pair.
-fn ts_key(ts: &str) -> Option<(i64, u32)> {
+type TsKey = (i64, u32);
+
+/// Parses a Slack timestamp into a [`TsKey`].
+fn ts_key(ts: &str) -> Option<TsKey> {
     let (s, f) = ts.split_once('.').unwrap_or((ts, "0"));
     let secs = s.parse().ok()?;
     let frac: String = f.chars().chain(std::iter::repeat('0')).take(6).collect();
@@ -117,7 +120,7 @@ fn ts_key(ts: &str) -> Option<(i64, u32)> {
 
 fn channel_chunks(dir: &Path, channel: &str, messages: &[Json], names: &Names) -> Vec<Chunk> {
     // Thread key (the parent's ts) → messages by ts.
-    let mut threads: BTreeMap<(i64, u32), (String, BTreeMap<(i64, u32), &Json>)> = BTreeMap::new();
+    let mut threads: BTreeMap<TsKey, (String, BTreeMap<TsKey, &Json>)> = BTreeMap::new();
     let mut seen: HashSet<&str> = HashSet::new();
     for m in messages {
         let Some(ts) = m.get("ts").and_then(Json::as_str) else {

@@ -158,7 +158,8 @@ fn timestamp(s: &str, sep: char) -> Option<u64> {
     if m > 59 || sec > 59 {
         return None;
     }
-    Some(((h * 60 + m) * 60 + sec) * 1000 + ms.parse::<u64>().ok()?)
+    h.checked_mul(3_600_000)?
+        .checked_add((m * 60 + sec) * 1000 + ms.parse::<u64>().ok()?)
 }
 
 /// The speaker (voice tag or `Name:` prefix) and the text without markup.
@@ -496,5 +497,29 @@ Agreed, for compliance.
         )
         .unwrap_err();
         assert_eq!(e, "m.srt: line 2: bad end time `00:61:02,000`");
+    }
+
+    #[test]
+    fn arbitrary_input_never_panics() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let alphabet: Vec<char> = "WEBVTT\n\n0123456789:.,-> <v>/&;NOTE #`~é"
+            .chars()
+            .collect();
+        for _ in 0..3000 {
+            let mut s = String::new();
+            let n = (x % 120) as usize;
+            for _ in 0..n {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            let _ = parse_vtt(&s);
+            let _ = parse_vtt(&format!("WEBVTT\n\n{s}"));
+            let _ = parse_srt(&s);
+            let _ = super::super::markdown::markdown_chunks(&s, Path::new("f.md"), "f.md");
+            let _ = super::super::markdown::text_chunks(&s, Path::new("f.txt"), "f.txt");
+        }
+        assert_eq!(timestamp("99999999999999999999:00:00.000", '.'), None);
     }
 }
