@@ -1,8 +1,8 @@
 //! Markdown and plain-text documents → chunks.
 //!
-//! Markdown is split at ATX headings (`#` … `######`, outside fenced code); each section is
-//! titled by its heading path (`Databases › Regions`). A section longer than
-//! [`MAX_CHUNK_CHARS`] is split between blocks (paragraphs, list items, fenced code blocks),
+//! Markdown is split at headings (ATX `#` … `######` and setext `===`/`---`, outside fenced
+//! code); each section is titled by its heading path (`Databases › Regions`). A section
+//! longer than [`MAX_CHUNK_CHARS`] is split between blocks (paragraphs, list items, fences),
 //! never inside a fenced code block or a list item (indented continuation lines stay with
 //! their item). Plain text is split into paragraphs packed the same way. Provenance is the
 //! file and the 1-based line range; ids are `doc:<relative path>:<first>-<last>`.
@@ -32,7 +32,8 @@ pub fn markdown_chunks(text: &str, path: &Path, rel: &str) -> Vec<Chunk> {
     let mut out = Vec::new();
     let start = front_matter_end(&lines);
     // Headings outside fenced code.
-    let mut headings: Vec<(usize, usize, String)> = Vec::new(); // (line, level, text)
+    // (line, level, text, first body line)
+    let mut headings: Vec<(usize, usize, String, usize)> = Vec::new();
     let mut fence: Option<(char, usize)> = None;
     for (i, line) in lines.iter().enumerate().skip(start) {
         if let Some(f) = fence_marker(line) {
@@ -47,7 +48,13 @@ pub fn markdown_chunks(text: &str, path: &Path, rel: &str) -> Vec<Chunk> {
             continue;
         }
         if let Some((level, title)) = atx_heading(line) {
-            headings.push((i, level, title));
+            headings.push((i, level, title, i + 1));
+        } else if let Some(level) = setext_level(line)
+            && i > start
+            && setext_text(&lines, start, i - 1)
+            && headings.last().is_none_or(|h| h.0 != i - 1)
+        {
+            headings.push((i - 1, level, lines[i - 1].trim().to_string(), i + 1));
         }
     }
     // The part before the first heading.
@@ -63,7 +70,7 @@ pub fn markdown_chunks(text: &str, path: &Path, rel: &str) -> Vec<Chunk> {
         &mut out,
     );
     let mut stack: Vec<(usize, String)> = Vec::new();
-    for (n, (line, level, title)) in headings.iter().enumerate() {
+    for (n, (line, level, title, body)) in headings.iter().enumerate() {
         while stack.last().is_some_and(|(l, _)| l >= level) {
             stack.pop();
         }
@@ -73,7 +80,7 @@ pub fn markdown_chunks(text: &str, path: &Path, rel: &str) -> Vec<Chunk> {
         emit_section(
             &lines,
             Some(*line),
-            line + 1,
+            *body,
             end,
             &full.join(TITLE_SEPARATOR),
             path,
@@ -254,6 +261,36 @@ fn atx_heading(line: &str) -> Option<(usize, String)> {
     Some((level, text.to_string()))
 }
 
+/// `===` (level 1) or `---` (level 2) under a paragraph line: a setext heading underline.
+fn setext_level(line: &str) -> Option<usize> {
+    let t = line.trim_end();
+    let indent = t.len() - t.trim_start_matches(' ').len();
+    let t = t.trim_start_matches(' ');
+    if indent > 3 || t.is_empty() {
+        return None;
+    }
+    if t.bytes().all(|b| b == b'=') {
+        Some(1)
+    } else if t.bytes().all(|b| b == b'-') {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+/// Whether line `i` can be the text of a setext heading: a one-line paragraph that is not a
+/// list item, a fence, a quote or an ATX heading.
+fn setext_text(lines: &[&str], start: usize, i: usize) -> bool {
+    let l = lines[i];
+    !l.trim().is_empty()
+        && !l.starts_with("    ")
+        && !is_list_item(l)
+        && fence_marker(l).is_none()
+        && atx_heading(l).is_none()
+        && !l.trim_start().starts_with('>')
+        && (i == start || lines[i - 1].trim().is_empty())
+}
+
 /// The first line after a YAML front matter block (`---` … `---` at the very start), or 0.
 fn front_matter_end(lines: &[&str]) -> usize {
     if lines.first().map(|l| l.trim_end()) != Some("---") {
@@ -373,6 +410,15 @@ Nightly.
             vec![("doc:f.md:4-5".into(), "A".into())]
         );
         assert!(markdown_chunks("", Path::new("e.md"), "e.md").is_empty());
+        let setext = "Title\n=====\n\nintro\n\nPart two\n--------\ntext\n\n- item\n---\n";
+        let chunks = markdown_chunks(setext, Path::new("s.md"), "s.md");
+        assert_eq!(
+            ids_titles(&chunks),
+            vec![
+                ("doc:s.md:1-4".into(), "Title".into()),
+                ("doc:s.md:6-11".into(), "Title › Part two".into()),
+            ]
+        );
         assert!(markdown_chunks("# Only a heading\n", Path::new("e.md"), "e.md").is_empty());
     }
 }
