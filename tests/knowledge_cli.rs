@@ -162,3 +162,65 @@ fn clear_errors_for_missing_or_broken_indexes_and_bad_arguments() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not one of policy, doc"));
 }
+
+/// With the embedding model installed (scripts/setup-model.sh), chunks are embedded, unchanged
+/// ones are reused, and hybrid search finds meaning that shares no words with the text.
+#[test]
+fn embeddings_make_hybrid_search_find_meaning() {
+    let model = root().join(".tools/model");
+    if !model.join("manifest.json").is_file() {
+        eprintln!("notice: no embedding model in .tools/model (scripts/setup-model.sh); skipped");
+        return;
+    }
+    let dir = scratch("hybrid");
+    let k = root().join("fixtures/demo/knowledge");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_usher"))
+            .args(args)
+            .current_dir(&dir)
+            .env("USHER_MODEL_DIR", &model)
+            .output()
+            .unwrap()
+    };
+    let base = [
+        "index",
+        "--no-config",
+        "--no-kinds",
+        "--no-bundled-policies",
+        "--source",
+    ];
+    let o = run(&[&base[..], &[k.to_str().unwrap()]].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("BM25 and vectors"), "{err}");
+    let o = run(&[&base[..], &[k.to_str().unwrap(), "--force"]].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("embedded 0 chunks"),
+        "unchanged chunks are reused: {err}"
+    );
+
+    // No word of the question is in the decision ("databases run only in us-east-1").
+    let q = "may I place the orders datastore in Frankfurt?";
+    let o = run(&[
+        "search",
+        "--no-config",
+        q,
+        "-k",
+        "5",
+        "--json",
+        "--mode",
+        "vector",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let hits: Json = serde_json::from_slice(&o.stdout).unwrap();
+    let texts: Vec<&str> = hits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["text"].as_str().unwrap())
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("us-east-1")), "{texts:?}");
+    let o = run(&["search", "--no-config", q, "-k", "5"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("(hybrid)"));
+}

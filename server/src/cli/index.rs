@@ -1,6 +1,6 @@
 //! `usher index` and `usher search`: the knowledge index from the terminal.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,7 +10,9 @@ use anyhow::{Context, bail};
 use serde_json::json;
 
 use crate::config::Config;
-use crate::knowledge::index::{Filters, KnowledgeIndex, OpenError, content_hash};
+use crate::knowledge::embed::Embedder;
+use crate::knowledge::index::{Filters, KnowledgeIndex, Mode, OpenError, content_hash};
+use crate::knowledge::vectors::VectorIndex;
 use crate::knowledge::{Chunk, SourceType, sources};
 
 #[derive(Debug, clap::Args)]
@@ -62,6 +64,9 @@ pub struct SearchArgs {
     /// JSON output.
     #[arg(long)]
     pub json: bool,
+    /// Ranking: hybrid (words and meaning, the default), bm25 or vector.
+    #[arg(long, value_name = "MODE", default_value = "hybrid")]
+    pub mode: String,
     /// The index folder (default: `knowledge.index`, else `.usher/index`).
     #[arg(long, value_name = "DIR")]
     pub index_dir: Option<PathBuf>,
@@ -87,6 +92,17 @@ fn index_dir(arg: &Option<PathBuf>, config: &Config) -> PathBuf {
     arg.clone()
         .or_else(|| config.knowledge.as_ref().and_then(|k| k.index.clone()))
         .unwrap_or_else(|| PathBuf::from(".usher/index"))
+}
+
+/// The embedding model, from `.tools/model` in the current folder or above or
+/// `$USHER_MODEL_DIR`.
+fn embedder() -> Result<Embedder, String> {
+    Embedder::locate(Path::new("."), None).and_then(|f| Embedder::load(&f))
+}
+
+/// The text a chunk is embedded from.
+fn embed_text(c: &Chunk) -> String {
+    format!("{}\n{}", c.title, c.text)
 }
 
 /// A hash of everything under a path (file names and contents), to tell whether it changed.
@@ -138,10 +154,15 @@ pub fn run_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
         "<settings>".into(),
         content_hash(
             format!(
-                "{:?} {with_kinds} {:?} v{}",
+                "{:?} {with_kinds} {:?} v{} model {:?}",
                 pc.bundled,
                 pc.categories,
-                env!("CARGO_PKG_VERSION")
+                env!("CARGO_PKG_VERSION"),
+                // Installing or changing the model re-indexes.
+                Embedder::locate(Path::new("."), None)
+                    .ok()
+                    .and_then(|f| std::fs::read(&f.manifest).ok())
+                    .map(|m| content_hash(&m))
             )
             .as_bytes(),
         ),
@@ -219,14 +240,81 @@ pub fn run_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
     // One chunk per id (a policy named in two places is indexed once).
     let mut seen = std::collections::HashSet::new();
     chunks.retain(|c| seen.insert(c.id.clone()));
-    let index = KnowledgeIndex::write(&dir, &chunks, hashes).map_err(anyhow::Error::msg)?;
+    // Embeddings: only chunks whose text is new are embedded; the rest come from the old index.
+    let vectors = match embedder() {
+        Ok(embedder) => {
+            let old: HashMap<(String, String), Vec<f32>> = match KnowledgeIndex::open(&dir) {
+                Ok(i) if i.manifest.model.as_deref() == Some(embedder.model_id()) => i
+                    .vectors
+                    .map(|v| {
+                        (0..v.len())
+                            .map(|n| (v.keys[n].clone(), v.vector(n).to_vec()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                _ => HashMap::new(),
+            };
+            let keys: Vec<(String, String)> = chunks
+                .iter()
+                .map(|c| (c.id.clone(), content_hash(embed_text(c).as_bytes())))
+                .collect();
+            let missing: Vec<usize> = (0..chunks.len())
+                .filter(|&i| !old.contains_key(&keys[i]))
+                .collect();
+            let mut fresh: HashMap<usize, Vec<f32>> = HashMap::new();
+            let t = Instant::now();
+            for (n, batch) in missing.chunks(64).enumerate() {
+                if progress {
+                    eprint!("\rembedding {}/{}\x1b[K", n * 64, missing.len());
+                }
+                let texts: Vec<String> = batch.iter().map(|&i| embed_text(&chunks[i])).collect();
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                let out = embedder.embed(&refs).map_err(anyhow::Error::msg)?;
+                fresh.extend(batch.iter().copied().zip(out));
+            }
+            if progress {
+                eprint!("\r\x1b[K");
+            }
+            say(&format!(
+                "embedded {} chunks in {:.2?} ({} unchanged, reused)",
+                missing.len(),
+                t.elapsed(),
+                chunks.len() - missing.len()
+            ));
+            let all: Vec<Vec<f32>> = (0..chunks.len())
+                .map(|i| fresh.remove(&i).unwrap_or_else(|| old[&keys[i]].clone()))
+                .collect();
+            Some((
+                embedder.model_id().to_string(),
+                VectorIndex::build(embedder.dimensions(), keys, all),
+            ))
+        }
+        Err(e) => {
+            eprintln!(
+                "usher: notice: {e}; the index is BM25 only (words, not meaning). Everything else works."
+            );
+            None
+        }
+    };
+    let index = KnowledgeIndex::write(
+        &dir,
+        &chunks,
+        hashes,
+        vectors.as_ref().map(|(m, v)| (m.clone(), v)),
+    )
+    .map_err(anyhow::Error::msg)?;
     let elapsed = started.elapsed();
     say(&format!(
-        "indexed {} chunks into {} in {:.2?} ({:.0} chunks/s; BM25 only: no embedding model is used yet)",
+        "indexed {} chunks into {} in {:.2?} ({:.0} chunks/s{})",
         index.manifest.chunks,
         dir.display(),
         elapsed,
-        index.manifest.chunks as f64 / elapsed.as_secs_f64().max(1e-9)
+        index.manifest.chunks as f64 / elapsed.as_secs_f64().max(1e-9),
+        if index.vectors.is_some() {
+            ", BM25 and vectors"
+        } else {
+            ", BM25 only"
+        }
     ));
     Ok(if problems > 0 {
         ExitCode::from(1)
@@ -293,9 +381,44 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<ExitCode> {
         source_type,
         kind: args.kind.clone(),
     };
+    let mode = match args.mode.as_str() {
+        "hybrid" => Mode::Hybrid,
+        "bm25" => Mode::Bm25,
+        "vector" => Mode::Vector,
+        other => bail!("--mode `{other}` is not one of hybrid, bm25, vector"),
+    };
+    let mut used = "BM25";
+    let query_vector = if mode != Mode::Bm25 && index.vectors.is_some() {
+        match embedder() {
+            Ok(e) if Some(e.model_id()) == index.manifest.model.as_deref() => {
+                used = if mode == Mode::Hybrid {
+                    "hybrid"
+                } else {
+                    "vectors"
+                };
+                Some(
+                    e.embed(&[args.query.as_str()])
+                        .map_err(anyhow::Error::msg)?
+                        .remove(0),
+                )
+            }
+            Ok(_) => {
+                eprintln!(
+                    "usher: notice: the index was embedded with another model; BM25 only until `usher index` runs again"
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("usher: notice: {e}; BM25 only");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let started = Instant::now();
     let hits = index
-        .search(&args.query, args.k, &filters)
+        .search_mode(&args.query, query_vector.as_deref(), args.k, &filters, mode)
         .map_err(anyhow::Error::msg)?;
     let took = started.elapsed();
     if args.json {
@@ -346,6 +469,6 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<ExitCode> {
         }
         println!("    {snippet}{more}");
     }
-    eprintln!("{} hits in {:.1?} (BM25)", hits.len(), took);
+    eprintln!("{} hits in {:.1?} ({used})", hits.len(), took);
     Ok(ExitCode::SUCCESS)
 }

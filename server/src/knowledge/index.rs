@@ -15,6 +15,7 @@ use tantivy::schema::{
 };
 use tantivy::{Index, IndexReader, TantivyDocument, Term, doc};
 
+use super::vectors::{VectorIndex, rrf};
 use super::{Chunk, SourceType};
 
 /// Bumped when the on-disk layout changes; an index of another format is rebuilt.
@@ -28,6 +29,11 @@ pub struct Manifest {
     pub sources: BTreeMap<String, String>,
     /// When the index was written (RFC 3339, UTC).
     pub written: String,
+    /// The embedding model of `vectors.bin` (id with its hash), if the chunks were embedded.
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub dimensions: Option<usize>,
 }
 
 struct Fields {
@@ -79,6 +85,17 @@ pub struct KnowledgeIndex {
     fields: Fields,
     pub manifest: Manifest,
     pub dir: PathBuf,
+    /// The chunks' vectors, when the index was built with an embedding model.
+    pub vectors: Option<VectorIndex>,
+}
+
+/// How to rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Bm25,
+    Vector,
+    /// Both, fused by reciprocal rank.
+    Hybrid,
 }
 
 /// Why an index could not be opened.
@@ -119,6 +136,7 @@ impl KnowledgeIndex {
         dir: &Path,
         chunks: &[Chunk],
         sources: BTreeMap<String, String>,
+        vectors: Option<(String, &VectorIndex)>,
     ) -> Result<KnowledgeIndex, String> {
         let parent = dir.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent)
@@ -126,7 +144,7 @@ impl KnowledgeIndex {
         let name = dir.file_name().unwrap_or_default().to_string_lossy();
         let tmp = parent.join(format!(".{name}.new-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
-        let result = Self::write_into(&tmp, chunks, sources);
+        let result = Self::write_into(&tmp, chunks, sources, vectors);
         if let Err(e) = result {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
@@ -154,6 +172,7 @@ impl KnowledgeIndex {
         tmp: &Path,
         chunks: &[Chunk],
         sources: BTreeMap<String, String>,
+        vectors: Option<(String, &VectorIndex)>,
     ) -> Result<(), String> {
         let err = |e: tantivy::TantivyError| format!("index: {e}");
         let ft = tmp.join("tantivy");
@@ -176,7 +195,12 @@ impl KnowledgeIndex {
         }
         writer.commit().map_err(err)?;
         writer.wait_merging_threads().map_err(err)?;
+        if let Some((_, v)) = &vectors {
+            v.save(&tmp.join("vectors.bin"))?;
+        }
         let manifest = Manifest {
+            model: vectors.as_ref().map(|(m, _)| m.clone()),
+            dimensions: vectors.as_ref().map(|(_, v)| v.dims),
             format: FORMAT_VERSION,
             chunks: chunks.len(),
             sources,
@@ -222,12 +246,19 @@ impl KnowledgeIndex {
             ));
         }
         let reader = index.reader().map_err(unusable)?;
+        let vectors = match manifest.model {
+            Some(_) => {
+                Some(VectorIndex::load(&dir.join("vectors.bin")).map_err(OpenError::Unusable)?)
+            }
+            None => None,
+        };
         Ok(KnowledgeIndex {
             index,
             reader,
             fields,
             manifest,
             dir: dir.to_path_buf(),
+            vectors,
         })
     }
 
@@ -281,6 +312,92 @@ impl KnowledgeIndex {
             hits.push(Hit { chunk, score });
         }
         Ok(hits)
+    }
+}
+
+impl KnowledgeIndex {
+    /// A chunk by its id.
+    pub fn chunk(&self, id: &str) -> Option<Chunk> {
+        let f = &self.fields;
+        let q = TermQuery::new(Term::from_field_text(f.id, id), IndexRecordOption::Basic);
+        let searcher = self.reader.searcher();
+        let top = searcher
+            .search(&q, &TopDocs::with_limit(1).order_by_score())
+            .ok()?;
+        let (_, addr) = top.first()?;
+        let d: TantivyDocument = searcher.doc(*addr).ok()?;
+        let json = d.get_first(f.chunk)?.as_str()?.to_string();
+        serde_json::from_str(&json).ok()
+    }
+
+    /// Ranks by BM25, by vector similarity to `query_vector`, or by both fused. Without a
+    /// query vector (or vectors in the index), every mode is BM25.
+    pub fn search_mode(
+        &self,
+        query: &str,
+        query_vector: Option<&[f32]>,
+        k: usize,
+        filters: &Filters,
+        mode: Mode,
+    ) -> Result<Vec<Hit>, String> {
+        let (Some(qv), Some(vectors)) = (query_vector, &self.vectors) else {
+            return self.search(query, k, filters);
+        };
+        if mode == Mode::Bm25 {
+            return self.search(query, k, filters);
+        }
+        let pool = (k * 5).max(50);
+        let wanted = |c: &Chunk| {
+            filters.source_type.is_none_or(|t| c.source_type == t)
+                && filters
+                    .kind
+                    .as_ref()
+                    .is_none_or(|k| c.kinds.iter().any(|x| x.eq_ignore_ascii_case(k)))
+        };
+        let filtered = filters.source_type.is_some() || filters.kind.is_some();
+        let mut by_vector: Vec<Hit> = Vec::new();
+        for (i, sim) in vectors.search(qv, if filtered { pool * 4 } else { pool }) {
+            let Some(chunk) = self.chunk(&vectors.keys[i].0) else {
+                continue;
+            };
+            if wanted(&chunk) {
+                by_vector.push(Hit { chunk, score: sim });
+            }
+            if by_vector.len() >= pool {
+                break;
+            }
+        }
+        if mode == Mode::Vector {
+            by_vector.truncate(k);
+            return Ok(by_vector);
+        }
+        let by_words = self.search(query, pool, filters)?;
+        let mut pool_chunks: Vec<Chunk> = Vec::new();
+        let index_of = |c: &Chunk, pool_chunks: &mut Vec<Chunk>| -> usize {
+            match pool_chunks.iter().position(|x| x.id == c.id) {
+                Some(i) => i,
+                None => {
+                    pool_chunks.push(c.clone());
+                    pool_chunks.len() - 1
+                }
+            }
+        };
+        let words: Vec<usize> = by_words
+            .iter()
+            .map(|h| index_of(&h.chunk, &mut pool_chunks))
+            .collect();
+        let meaning: Vec<usize> = by_vector
+            .iter()
+            .map(|h| index_of(&h.chunk, &mut pool_chunks))
+            .collect();
+        Ok(rrf(&[words, meaning])
+            .into_iter()
+            .take(k)
+            .map(|(i, score)| Hit {
+                chunk: pool_chunks[i].clone(),
+                score,
+            })
+            .collect())
     }
 }
 
@@ -350,7 +467,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let index_dir = dir.join("index");
         let sources = BTreeMap::from([("wiki/platform.md".to_string(), content_hash(b"x"))]);
-        let idx = KnowledgeIndex::write(&index_dir, &sample(), sources.clone()).unwrap();
+        let idx = KnowledgeIndex::write(&index_dir, &sample(), sources.clone(), None).unwrap();
         assert_eq!(idx.manifest.chunks, 3);
         let hits = idx
             .search(
@@ -390,7 +507,7 @@ mod tests {
         drop(idx);
 
         // Re-writing replaces the index; the old one stays usable until the swap.
-        let idx = KnowledgeIndex::write(&index_dir, &sample()[..1], sources).unwrap();
+        let idx = KnowledgeIndex::write(&index_dir, &sample()[..1], sources, None).unwrap();
         assert_eq!(idx.manifest.chunks, 1);
         assert_eq!(
             std::fs::read_dir(&dir).unwrap().count(),

@@ -5,6 +5,7 @@
 pub mod embed;
 pub mod index;
 pub mod sources;
+pub mod vectors;
 
 use std::path::PathBuf;
 
