@@ -23,6 +23,7 @@ test: setup
 bench: build
 	$(CARGO) bench -p usher --bench check
 	$(CARGO) bench -p usher --bench policy
+	$(CARGO) bench -p usher --bench retrieval
 
 ## bench-lsp: replay benchmark of `usher lsp` over stdio, with yaml-language-server on the same
 ## files (installed into .tools/ by scripts/setup-bench.sh); prints a table with ratios.
