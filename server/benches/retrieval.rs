@@ -114,7 +114,7 @@ fn main() {
                 _ => None,
             };
             let hits = index
-                .search_mode(text, qv.as_deref(), 40, &Filters::default(), *mode)
+                .search_mode(text, qv.as_deref(), 10, &Filters::default(), *mode)
                 .unwrap();
             times.push(t.elapsed());
             // Policies, not chunks, are ranked: a policy's variants (`-cel`, `-vpol`) count once.

@@ -390,7 +390,11 @@ impl KnowledgeIndex {
             .iter()
             .map(|h| index_of(&h.chunk, &mut pool_chunks))
             .collect();
-        Ok(rrf(&[words, meaning])
+        // Fuse the heads of both lists: over deep pools, reciprocal rank fusion lets chunks
+        // that are mediocre in both outrank the best of one.
+        const DEPTH: usize = 20;
+        let head = |v: Vec<usize>| v.into_iter().take(DEPTH.max(k)).collect::<Vec<_>>();
+        Ok(rrf(&[head(words), head(meaning)])
             .into_iter()
             .take(k)
             .map(|(i, score)| Hit {
