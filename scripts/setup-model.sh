@@ -98,27 +98,8 @@ installed() {
   [[ -f $model_dir/tokenizer.json && $(sha256_of "$model_dir/tokenizer.json") == "$TOKENIZER_SHA256" ]] || return 1
 }
 
-find_python() {
-  local py
-  for py in python3 python; do
-    if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 8))' 2>/dev/null; then
-      printf '%s\n' "$py"
-      return 0
-    fi
-  done
-  return 1
-}
-
-ensure_pip() {
-  local py=$1
-  "$py" -m pip --version >/dev/null 2>&1 && return 0
-  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    log "pip is missing; installing Debian's python3-pip"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-pip >&2 ||
-      { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-pip >&2; }
-  fi
-  "$py" -m pip --version >/dev/null 2>&1 || die "pip is not available for $py"
-}
+# find_python, ensure_pip
+source "$(dirname "${BASH_SOURCE[0]}")/python-lib.sh"
 
 # pip_download DEST PACKAGE VERSION WHEEL_SHA256 [extra pip args...]
 pip_download() {
