@@ -179,8 +179,10 @@ impl Analyzer {
         }
         let related = self.schema_origin(root);
         if !self.policies.is_empty() {
-            self.policy_findings(root, &mut out.findings);
-            self.mutation_findings(body, root, &mut out.findings);
+            // The resource as JSON, made once for both.
+            let json = root.to_json();
+            self.policy_findings(root, &json, &mut out.findings);
+            self.mutation_findings(body, root, &json, &mut out.findings);
         }
         for issue in check_document(&self.catalog, root, &self.options) {
             let range = issue.span.start as usize..issue.span.end as usize;
@@ -212,10 +214,14 @@ impl Analyzer {
 
     /// Kyverno policy results as findings, placed on the failing path: a wrong value on the
     /// value, a missing key on its parent's key, a rule without a path on `kind`.
-    fn policy_findings(&self, root: &crate::yaml::Node, out: &mut Vec<Finding>) {
+    fn policy_findings(
+        &self,
+        root: &crate::yaml::Node,
+        json: &serde_json::Value,
+        out: &mut Vec<Finding>,
+    ) {
         use crate::policy::engine::{Status, evaluate_all};
-        let json = root.to_json();
-        let outcomes = evaluate_all(&self.policies, &json, &self.policy_options);
+        let outcomes = evaluate_all(&self.policies, json, &self.policy_options);
         for o in outcomes {
             let policy = &self.policies[o.policy_index];
             {
@@ -463,8 +469,8 @@ impl FileAnalysis {
 
     /// The findings (with file offsets) whose range touches `range`.
     pub fn findings_touching(&self, range: std::ops::Range<usize>) -> Vec<Finding> {
-        self.iter()
-            .filter(|(at, f)| f.range.start + at <= range.end && range.start <= f.range.end + at)
+        self.touching(range)
+            .into_iter()
             .map(|(at, f)| shift(f, at))
             .collect()
     }

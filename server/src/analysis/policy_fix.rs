@@ -49,15 +49,20 @@ fn rule_for<'a>(policy: &'a Policy, reported: &str) -> Option<&'a Json> {
 impl Analyzer {
     /// Findings for mutate rules that would change the resource at admission (Hint), each
     /// with an "Apply" fix.
-    pub(super) fn mutation_findings(&self, body: &str, root: &Node, out: &mut Vec<Finding>) {
+    pub(super) fn mutation_findings(
+        &self,
+        body: &str,
+        root: &Node,
+        json: &Json,
+        out: &mut Vec<Finding>,
+    ) {
         let has_mutate = |p: &Policy| p.rules.iter().any(|r| r.rule_type == RuleType::Mutate);
         if !self.policies.iter().any(has_mutate) {
             return;
         }
-        let json = root.to_json();
         let span = kind_span(root);
         for policy in self.policies.iter().filter(|p| has_mutate(p)) {
-            for (rule, result) in mutations(policy, &json, &self.policy_options) {
+            for (rule, result) in mutations(policy, json, &self.policy_options) {
                 let code = format!("{}/{rule}", policy.name);
                 let related = vec![Related {
                     message: format!("policy {}", policy.name),
@@ -66,7 +71,7 @@ impl Analyzer {
                 }];
                 let (message, fixes) = match result {
                     Ok(mutated) => {
-                        let what = describe(&json, &mutated);
+                        let what = describe(json, &mutated);
                         let fixes = edits_to(body, root, &mutated)
                             .map(|edits| Fix {
                                 title: format!("Apply {code} ({what})"),
