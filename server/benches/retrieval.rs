@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use usher::knowledge::embed::Embedder;
-use usher::knowledge::index::{Filters, KnowledgeIndex, Mode, content_hash};
+use usher::knowledge::index::{KnowledgeIndex, Mode, content_hash};
 use usher::knowledge::sources::policies::load_policy_chunks;
 use usher::knowledge::vectors::VectorIndex;
 
@@ -39,7 +39,9 @@ fn main() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let started = Instant::now();
-    let chunks = load_policy_chunks(&corpus.join("kyverno-policies")).expect("policy library");
+    // As `usher index --policy` loads them: one chunk per policy name.
+    let mut chunks = load_policy_chunks(&corpus.join("kyverno-policies")).expect("policy library");
+    usher::knowledge::unique_by_id(&mut chunks);
     println!(
         "{} policy chunks from the library in {:.2?}; {} queries",
         chunks.len(),
@@ -50,10 +52,7 @@ fn main() {
     let vectors = match &embedder {
         Ok(e) => {
             let t = Instant::now();
-            let texts: Vec<String> = chunks
-                .iter()
-                .map(|c| format!("{}\n{}", c.title, c.text))
-                .collect();
+            let texts: Vec<String> = chunks.iter().map(|c| c.embedding_text()).collect();
             let mut all = Vec::new();
             for batch in texts.chunks(64) {
                 let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
@@ -101,7 +100,13 @@ fn main() {
         let mut by_type: std::collections::BTreeMap<String, (f64, f64, usize)> = Default::default();
         let mut times = Vec::new();
         for q in &queries {
-            let text = q["query"].as_str().unwrap();
+            let raw = q["query"].as_str().unwrap();
+            // Manifests are asked about as the language server asks: through the resource query.
+            let built = (q["type"] == "manifest")
+                .then(|| usher::knowledge::query::yaml_query(raw))
+                .flatten();
+            let text = built.as_ref().map_or(raw, |b| b.text.as_str());
+            let filters = built.as_ref().map(|b| b.filters()).unwrap_or_default();
             let relevant: Vec<&str> = q["relevant"]
                 .as_array()
                 .unwrap()
@@ -110,11 +115,11 @@ fn main() {
                 .collect();
             let t = Instant::now();
             let qv = match (&embedder, mode) {
-                (Ok(e), Mode::Vector | Mode::Hybrid) => Some(e.embed(&[text]).unwrap().remove(0)),
+                (Ok(e), Mode::Vector | Mode::Hybrid) => Some(e.embed_query(text).unwrap()),
                 _ => None,
             };
             let hits = index
-                .search_mode(text, qv.as_deref(), 10, &Filters::default(), *mode)
+                .search_mode(text, qv.as_deref(), 10, &filters, *mode)
                 .unwrap();
             times.push(t.elapsed());
             // Policies, not chunks, are ranked: a policy's variants (`-cel`, `-vpol`) count once.

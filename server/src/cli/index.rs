@@ -100,11 +100,6 @@ fn embedder() -> Result<Embedder, String> {
     Embedder::locate(Path::new("."), None).and_then(|f| Embedder::load(&f))
 }
 
-/// The text a chunk is embedded from.
-fn embed_text(c: &Chunk) -> String {
-    format!("{}\n{}", c.title, c.text)
-}
-
 /// A hash of everything under a path (file names and contents), to tell whether it changed.
 fn source_hash(path: &Path) -> String {
     let mut acc = Vec::new();
@@ -237,9 +232,7 @@ pub fn run_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
         say(&format!("resource kinds: {} chunks", kinds.len()));
         chunks.extend(kinds);
     }
-    // One chunk per id (a policy named in two places is indexed once).
-    let mut seen = std::collections::HashSet::new();
-    chunks.retain(|c| seen.insert(c.id.clone()));
+    crate::knowledge::unique_by_id(&mut chunks);
     // Embeddings: only chunks whose text is new are embedded; the rest come from the old index.
     let vectors = match embedder() {
         Ok(embedder) => {
@@ -256,7 +249,7 @@ pub fn run_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
             };
             let keys: Vec<(String, String)> = chunks
                 .iter()
-                .map(|c| (c.id.clone(), content_hash(embed_text(c).as_bytes())))
+                .map(|c| (c.id.clone(), content_hash(c.embedding_text().as_bytes())))
                 .collect();
             let missing: Vec<usize> = (0..chunks.len())
                 .filter(|&i| !old.contains_key(&keys[i]))
@@ -267,7 +260,8 @@ pub fn run_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
                 if progress {
                     eprint!("\rembedding {}/{}\x1b[K", n * 64, missing.len());
                 }
-                let texts: Vec<String> = batch.iter().map(|&i| embed_text(&chunks[i])).collect();
+                let texts: Vec<String> =
+                    batch.iter().map(|&i| chunks[i].embedding_text()).collect();
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
                 let out = embedder.embed(&refs).map_err(anyhow::Error::msg)?;
                 fresh.extend(batch.iter().copied().zip(out));
@@ -380,6 +374,7 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     let filters = Filters {
         source_type,
         kind: args.kind.clone(),
+        for_resource: None,
     };
     let mode = match args.mode.as_str() {
         "hybrid" => Mode::Hybrid,
@@ -396,11 +391,7 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<ExitCode> {
                 } else {
                     "vectors"
                 };
-                Some(
-                    e.embed(&[args.query.as_str()])
-                        .map_err(anyhow::Error::msg)?
-                        .remove(0),
-                )
+                Some(e.embed_query(&args.query).map_err(anyhow::Error::msg)?)
             }
             Ok(_) => {
                 eprintln!(

@@ -32,6 +32,8 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const BATCH_SIZE: usize = 32;
 /// Longer texts are truncated to this many tokens (the model was trained with 256).
 pub const MAX_TOKENS: usize = 256;
+/// Tokens of a search query that are embedded (see [`Embedder::embed_query`]).
+pub const MAX_QUERY_TOKENS: usize = 48;
 
 /// The files of one installed model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +138,8 @@ struct Inputs {
 pub struct Embedder {
     session: Mutex<Session>,
     tokenizer: Tokenizer,
+    /// The same, truncating at [`MAX_QUERY_TOKENS`].
+    query_tokenizer: Tokenizer,
     inputs: Inputs,
     output: String,
     dimensions: usize,
@@ -238,10 +242,18 @@ impl Embedder {
                 ..TruncationParams::default()
             }))
             .map_err(|e| format!("tokenizer {}: {e}", files.tokenizer.display()))?;
+        let mut query_tokenizer = tokenizer.clone();
+        query_tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: MAX_QUERY_TOKENS,
+                ..TruncationParams::default()
+            }))
+            .map_err(|e| format!("tokenizer {}: {e}", files.tokenizer.display()))?;
 
         Ok(Embedder {
             session: Mutex::new(session),
             tokenizer,
+            query_tokenizer,
             inputs,
             output,
             dimensions: manifest.dimensions,
@@ -267,16 +279,39 @@ impl Embedder {
 
     /// One unit-length vector per text, in order.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
-        let mut vectors = Vec::with_capacity(texts.len());
-        for batch in texts.chunks(BATCH_SIZE) {
-            self.embed_batch(batch, &mut vectors)?;
+        // Batches of similar length: a batch is padded to its longest text, so sorting by
+        // length spends the model's time on tokens rather than on padding.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut sorted = Vec::with_capacity(texts.len());
+        for batch in order.chunks(BATCH_SIZE) {
+            let batch: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
+            self.embed_batch(&self.tokenizer, &batch, &mut sorted)?;
+        }
+        let mut vectors = vec![Vec::new(); texts.len()];
+        for (i, v) in order.into_iter().zip(sorted) {
+            vectors[i] = v;
         }
         Ok(vectors)
     }
 
-    fn embed_batch(&self, texts: &[&str], vectors: &mut Vec<Vec<f32>>) -> Result<(), String> {
-        let encodings = self
-            .tokenizer
+    /// The vector of a search query, from its first [`MAX_QUERY_TOKENS`] tokens: the model's
+    /// time grows with every token, and a query's first words carry its meaning (questions
+    /// are short; resource queries put what matters first).
+    pub fn embed_query(&self, query: &str) -> Result<Vec<f32>, String> {
+        let mut out = Vec::with_capacity(1);
+        self.embed_batch(&self.query_tokenizer, &[query], &mut out)?;
+        out.pop()
+            .ok_or_else(|| "the model returned no vector".to_string())
+    }
+
+    fn embed_batch(
+        &self,
+        tokenizer: &Tokenizer,
+        texts: &[&str],
+        vectors: &mut Vec<Vec<f32>>,
+    ) -> Result<(), String> {
+        let encodings = tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| format!("tokenizer: {e}"))?;
         let rows = encodings.len();
@@ -498,6 +533,29 @@ mod tests {
         }
         eprintln!("largest difference batched vs one by one: {worst:e}");
         assert!(worst < 1e-5, "largest difference {worst}");
+    }
+
+    #[test]
+    fn queries_are_embedded_like_texts_up_to_their_token_limit() {
+        let Some(embedder) = embedder() else { return };
+        let short = "which AWS region may I put a postgres database in?";
+        let as_text = embedder.embed(&[short]).unwrap().remove(0);
+        let as_query = embedder.embed_query(short).unwrap();
+        let worst = as_text
+            .iter()
+            .zip(&as_query)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-5, "largest difference {worst}");
+        // A long query is cut: its vector is no longer the full text's.
+        let long = format!(
+            "{short} {}",
+            "containers need resource limits and probes ".repeat(20)
+        );
+        let full = embedder.embed(&[long.as_str()]).unwrap().remove(0);
+        let cut = embedder.embed_query(&long).unwrap();
+        assert_eq!(cut.len(), full.len());
+        assert!(full.iter().zip(&cut).any(|(a, b)| (a - b).abs() > 1e-3));
     }
 
     #[test]

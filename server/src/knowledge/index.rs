@@ -77,6 +77,40 @@ pub struct Filters {
     pub source_type: Option<SourceType>,
     /// A kind name (`Deployment`), matched against the chunks' kinds.
     pub kind: Option<String>,
+    /// The kind of the resource being asked about: policies that cannot apply to it (an
+    /// Ingress policy for a Deployment) are left out; written rules and kinds are kept.
+    pub for_resource: Option<String>,
+}
+
+/// Workload kinds that Kyverno's autogen extends Pod policies to.
+const POD_CONTROLLERS: &[&str] = &[
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "ReplicationController",
+    "Job",
+    "CronJob",
+];
+
+impl Filters {
+    /// Whether a policy chunk may concern a resource of `kind`.
+    fn applies(chunk: &Chunk, kind: &str) -> bool {
+        if chunk.source_type != SourceType::Policy || chunk.kinds.is_empty() {
+            return true;
+        }
+        let controller = POD_CONTROLLERS.iter().any(|c| c.eq_ignore_ascii_case(kind));
+        chunk.kinds.iter().any(|k| {
+            let k = k.rsplit('/').next().unwrap_or(k);
+            k == "*" || k.eq_ignore_ascii_case(kind) || (controller && k == "Pod")
+        })
+    }
+
+    fn keeps(&self, chunk: &Chunk) -> bool {
+        self.for_resource
+            .as_deref()
+            .is_none_or(|kind| Filters::applies(chunk, kind))
+    }
 }
 
 pub struct KnowledgeIndex {
@@ -293,8 +327,14 @@ impl KnowledgeIndex {
         }
         let query = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
+        // Policies for other kinds are left out after ranking: fetch enough to fill `k`.
+        let fetch = if filters.for_resource.is_some() {
+            k * 4
+        } else {
+            k
+        };
         let top = searcher
-            .search(&query, &TopDocs::with_limit(k).order_by_score())
+            .search(&query, &TopDocs::with_limit(fetch).order_by_score())
             .map_err(|e| format!("search failed: {e}"))?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top {
@@ -309,8 +349,11 @@ impl KnowledgeIndex {
             };
             let chunk: Chunk =
                 serde_json::from_str(&json).map_err(|e| format!("corrupt index entry: {e}"))?;
-            hits.push(Hit { chunk, score });
+            if filters.keeps(&chunk) {
+                hits.push(Hit { chunk, score });
+            }
         }
+        hits.truncate(k);
         Ok(hits)
     }
 }
@@ -353,8 +396,11 @@ impl KnowledgeIndex {
                     .kind
                     .as_ref()
                     .is_none_or(|k| c.kinds.iter().any(|x| x.eq_ignore_ascii_case(k)))
+                && filters.keeps(c)
         };
-        let filtered = filters.source_type.is_some() || filters.kind.is_some();
+        let filtered = filters.source_type.is_some()
+            || filters.kind.is_some()
+            || filters.for_resource.is_some();
         let mut by_vector: Vec<Hit> = Vec::new();
         for (i, sim) in vectors.search(qv, if filtered { pool * 4 } else { pool }) {
             let Some(chunk) = self.chunk(&vectors.keys[i].0) else {
@@ -390,11 +436,10 @@ impl KnowledgeIndex {
             .iter()
             .map(|h| index_of(&h.chunk, &mut pool_chunks))
             .collect();
-        // Fuse the heads of both lists: over deep pools, reciprocal rank fusion lets chunks
-        // that are mediocre in both outrank the best of one.
-        const DEPTH: usize = 20;
-        let head = |v: Vec<usize>| v.into_iter().take(DEPTH.max(k)).collect::<Vec<_>>();
-        Ok(rrf(&[head(words), head(meaning)])
+        // Reciprocal rank fusion over both pools (k = 60, as Cormack et al.). Measured on the
+        // retrieval dev set, it beats either list alone once a policy is one chunk and
+        // manifests are queried through `query::resource_query`.
+        Ok(rrf(&[words, meaning])
             .into_iter()
             .take(k)
             .map(|(i, score)| Hit {
@@ -503,6 +548,23 @@ mod tests {
         };
         let hits = idx.search("run as root", 5, &pods).unwrap();
         assert_eq!(hits[0].chunk.id, "policy:require-run-as-nonroot");
+        // A Pod policy concerns a Deployment (autogen) but not an Ingress; written rules
+        // concern both.
+        let about = |kind: &str| Filters {
+            for_resource: Some(kind.into()),
+            ..Default::default()
+        };
+        let ids = |f: &Filters| -> Vec<String> {
+            idx.search("run as root us-east-1 database", 5, f)
+                .unwrap()
+                .into_iter()
+                .map(|h| h.chunk.id)
+                .collect()
+        };
+        assert!(ids(&about("Deployment")).contains(&"policy:require-run-as-nonroot".into()));
+        let ingress = ids(&about("Ingress"));
+        assert!(!ingress.contains(&"policy:require-run-as-nonroot".into()));
+        assert!(ingress.contains(&"doc:wiki/platform.md:3-9".into()));
         // Query syntax in user input is not an error.
         assert!(
             idx.search("title:(\"unbalanced AND -", 5, &Filters::default())

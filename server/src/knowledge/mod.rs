@@ -4,6 +4,7 @@
 
 pub mod embed;
 pub mod index;
+pub mod query;
 pub mod sources;
 pub mod vectors;
 
@@ -85,4 +86,18 @@ pub struct Chunk {
     /// Kubernetes kinds the chunk concerns (policy match kinds, the kind itself, kinds named
     /// in the text), for filtering by kind.
     pub kinds: Vec<String>,
+}
+
+impl Chunk {
+    /// The text embedded for this chunk (title and text).
+    pub fn embedding_text(&self) -> String {
+        format!("{}\n{}", self.title, self.text)
+    }
+}
+
+/// Keeps the first chunk of each id: a policy found in two places (the bundled pack and a
+/// folder, or a library's `-cel` copy of a classic policy) is indexed, and ranked, once.
+pub fn unique_by_id(chunks: &mut Vec<Chunk>) {
+    let mut seen = std::collections::HashSet::new();
+    chunks.retain(|c| seen.insert(c.id.clone()));
 }

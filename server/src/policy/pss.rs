@@ -5,6 +5,96 @@ use serde_json::Value as Json;
 
 use super::pattern::wildcard_match;
 
+/// The controls checked, by level, with what each asks in words: the knowledge index
+/// describes `podSecurity` rules with these (a rule's text names the fields it checks).
+pub const CONTROLS: &[(&str, &str, &str)] = &[
+    (
+        "HostProcess",
+        "baseline",
+        "Windows hostProcess containers are not allowed: securityContext.windowsOptions.hostProcess must not be true",
+    ),
+    (
+        "Host Namespaces",
+        "baseline",
+        "sharing the host namespaces is not allowed: hostNetwork, hostPID and hostIPC must not be true",
+    ),
+    (
+        "Privileged Containers",
+        "baseline",
+        "privileged containers are not allowed: securityContext.privileged must not be true",
+    ),
+    (
+        "Capabilities",
+        "baseline",
+        "securityContext.capabilities.add may only add the default capabilities (AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT)",
+    ),
+    (
+        "HostPath Volumes",
+        "baseline",
+        "hostPath volumes are not allowed",
+    ),
+    (
+        "Host Ports",
+        "baseline",
+        "containers must not use host ports: ports[].hostPort must be unset or 0",
+    ),
+    (
+        "AppArmor",
+        "baseline",
+        "the AppArmor profile may only be RuntimeDefault or Localhost, not Unconfined",
+    ),
+    (
+        "SELinux",
+        "baseline",
+        "seLinuxOptions: only the container_t, container_init_t, container_kvm_t and container_engine_t types; user and role must be unset",
+    ),
+    (
+        "/proc Mount Type",
+        "baseline",
+        "securityContext.procMount must be Default",
+    ),
+    (
+        "Seccomp",
+        "baseline",
+        "the seccomp profile (seccompProfile.type) must not be Unconfined",
+    ),
+    (
+        "Sysctls",
+        "baseline",
+        "securityContext.sysctls may only set the safe sysctls",
+    ),
+    (
+        "Volume Types",
+        "restricted",
+        "volumes may only be configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected or secret",
+    ),
+    (
+        "Privilege Escalation",
+        "restricted",
+        "privilege escalation (setuid) is not allowed: securityContext.allowPrivilegeEscalation must be false",
+    ),
+    (
+        "Running as Non-root",
+        "restricted",
+        "containers must run as non-root: securityContext.runAsNonRoot must be true",
+    ),
+    (
+        "Running as Non-root user",
+        "restricted",
+        "containers must not run as root: securityContext.runAsUser must not be 0",
+    ),
+    (
+        "Seccomp",
+        "restricted",
+        "seccompProfile.type must be set to RuntimeDefault or Localhost",
+    ),
+    (
+        "Capabilities",
+        "restricted",
+        "containers must drop ALL capabilities (securityContext.capabilities.drop: [ALL]) and may only add NET_BIND_SERVICE",
+    ),
+];
+
 /// One violated control.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Violation {

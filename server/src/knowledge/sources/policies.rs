@@ -183,6 +183,17 @@ fn validate_summary(v: &Json, indent: &str, out: &mut Vec<String>) {
                 out.push(format!("{indent}  except control {c}"));
             }
         }
+        // What the level checks, so that a question about a field finds the rule.
+        let levels: &[&str] = match level {
+            "restricted" => &["baseline", "restricted"],
+            "baseline" => &["baseline"],
+            _ => &[],
+        };
+        for (name, at, what) in crate::policy::pss::CONTROLS {
+            if levels.contains(at) {
+                out.push(format!("{indent}  {name}: {what}"));
+            }
+        }
     }
     if let Some(fe) = v.get("foreach").and_then(Json::as_array) {
         for f in fe {
@@ -263,7 +274,13 @@ pub fn pattern_leaves(v: &Json, path: &str, out: &mut Vec<String>) {
                     "=" => {
                         let mut inner = Vec::new();
                         pattern_leaves(child, &p, &mut inner);
-                        out.extend(inner.into_iter().map(|l| format!("{l} (if present)")));
+                        out.extend(inner.into_iter().map(|l| {
+                            if l.ends_with("(if present)") {
+                                l
+                            } else {
+                                format!("{l} (if present)")
+                            }
+                        }));
                     }
                     "" | "+" => pattern_leaves(child, &p, out),
                     _ => {
@@ -577,7 +594,18 @@ Rule no-latest: No latest tag.
       {{ element.image }} Equals *:latest
 Rule baseline:
   Applies to: Pod
-  Pod Security Standards level baseline (version latest)";
+  Pod Security Standards level baseline (version latest)
+    HostProcess: Windows hostProcess containers are not allowed: securityContext.windowsOptions.hostProcess must not be true
+    Host Namespaces: sharing the host namespaces is not allowed: hostNetwork, hostPID and hostIPC must not be true
+    Privileged Containers: privileged containers are not allowed: securityContext.privileged must not be true
+    Capabilities: securityContext.capabilities.add may only add the default capabilities (AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT)
+    HostPath Volumes: hostPath volumes are not allowed
+    Host Ports: containers must not use host ports: ports[].hostPort must be unset or 0
+    AppArmor: the AppArmor profile may only be RuntimeDefault or Localhost, not Unconfined
+    SELinux: seLinuxOptions: only the container_t, container_init_t, container_kvm_t and container_engine_t types; user and role must be unset
+    /proc Mount Type: securityContext.procMount must be Default
+    Seccomp: the seccomp profile (seccompProfile.type) must not be Unconfined
+    Sysctls: securityContext.sysctls may only set the safe sysctls";
         assert_eq!(c.text, want);
         let v = &chunks[1];
         assert_eq!(v.title, "No NodePort Services");
