@@ -60,7 +60,45 @@ pub struct KnowledgeConfig {
     pub index: Option<PathBuf>,
     /// Whether resource kinds (built-in and CRDs) are indexed (default: true).
     pub kinds: Option<bool>,
+    /// The embedding model's folder (`model.onnx`, `tokenizer.json`, `manifest.json` and the
+    /// ONNX Runtime library), instead of `.tools/model` or `$USHER_MODEL_DIR`.
+    pub model: Option<PathBuf>,
+    /// Written rules (docs, Slack, transcripts) at least this relevant to a resource appear
+    /// as Information diagnostics on its `kind` line. Relevance is the cosine similarity of
+    /// the resource's query and the rule (0 to 1; needs the embedding model). Default 0.5;
+    /// `off` turns them off.
+    pub diagnostics: Option<RelevanceSetting>,
 }
+
+/// `knowledge.diagnostics`: a threshold, or `off`.
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum RelevanceSetting {
+    Threshold(f32),
+    Switch(Switch),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Switch {
+    Off,
+    On,
+}
+
+impl KnowledgeConfig {
+    /// The relevance threshold of written-rule diagnostics, `None` when they are off.
+    pub fn diagnostic_threshold(&self) -> Option<f32> {
+        match self.diagnostics {
+            None | Some(RelevanceSetting::Switch(Switch::On)) => Some(DEFAULT_RELEVANCE),
+            Some(RelevanceSetting::Switch(Switch::Off)) => None,
+            Some(RelevanceSetting::Threshold(t)) if t > 1.0 => None,
+            Some(RelevanceSetting::Threshold(t)) => Some(t.max(0.0)),
+        }
+    }
+}
+
+/// Default relevance threshold of written-rule diagnostics.
+pub const DEFAULT_RELEVANCE: f32 = 0.5;
 
 /// The `policies` key.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
@@ -111,6 +149,7 @@ impl Config {
         }
         let kc = config.knowledge.get_or_insert_with(Default::default);
         kc.sources = kc.sources.iter().map(|p| base.join(p)).collect();
+        kc.model = kc.model.as_ref().map(|p| base.join(p));
         kc.index = Some(base.join(kc.index.as_deref().unwrap_or(Path::new(".usher/index"))));
         Ok(config)
     }
