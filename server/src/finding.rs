@@ -49,6 +49,8 @@ pub struct Related {
     pub path: Option<PathBuf>,
     /// Byte range in that file; None when only the file is known.
     pub range: Option<std::ops::Range<usize>>,
+    /// 1-based line in that file, when the place is known by line (knowledge sources).
+    pub line: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

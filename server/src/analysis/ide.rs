@@ -167,6 +167,75 @@ pub fn hover(
     })
 }
 
+/// "Policies and rules for this resource": the knowledge index's top hits, shown when hovering
+/// the resource's `kind` or `metadata.name`. None elsewhere.
+pub fn knowledge_hover(
+    advisor: &crate::knowledge::advisor::Advisor,
+    file: &YamlFile,
+    offset: usize,
+) -> Option<HoverInfo> {
+    let doc = document_at(file, offset)?;
+    let root = doc.root()?;
+    let loc = locate(root, offset - doc.start)?;
+    let on = |want: &[&str]| {
+        loc.path.len() == want.len()
+            && loc
+                .path
+                .iter()
+                .zip(want)
+                .all(|(s, w)| matches!(s, Seg::Key(k) if k == w))
+    };
+    if !(on(&["kind"]) || on(&["metadata", "name"])) {
+        return None;
+    }
+    root.get("apiVersion")?;
+    let advice = advisor.for_resource(&root.to_json());
+    let mut md = String::from("**Policies and rules for this resource**");
+    if !advisor.has_vectors() {
+        md.push_str(" _(by words only: no embedding model)_");
+    }
+    md.push('\n');
+    if advice.hits.is_empty() {
+        md.push_str("\nNothing in the knowledge index concerns it.");
+    }
+    let mut shown: Vec<&str> = Vec::new();
+    for a in advice.hits.iter().chain(advice.written.iter()) {
+        if shown.contains(&a.chunk.id.as_str()) {
+            continue;
+        }
+        shown.push(&a.chunk.id);
+        let c = &a.chunk;
+        let origin = crate::knowledge::advisor::provenance_line(c);
+        let place = match advisor.source_path(c) {
+            Some(p) => {
+                let line = c.provenance.lines.map(|(l, _)| l).unwrap_or(1);
+                let path = p
+                    .display()
+                    .to_string()
+                    .replace('%', "%25")
+                    .replace(' ', "%20")
+                    .replace('#', "%23");
+                format!("[{origin}](file://{path}#L{line})")
+            }
+            None => origin,
+        };
+        let relevance = a
+            .relevance
+            .map(|r| format!(", relevance {r:.2}"))
+            .unwrap_or_default();
+        md.push_str(&format!(
+            "\n- **{}** ({}{relevance}): {} — {place}",
+            c.title.replace('\n', " "),
+            c.source_type.as_str(),
+            crate::knowledge::advisor::summary(c, 200),
+        ));
+    }
+    Some(HoverInfo {
+        markdown: md,
+        range: loc.span.start + doc.start..loc.span.end + doc.start,
+    })
+}
+
 fn source_text(info: &KindInfo) -> String {
     match &info.source {
         KindSource::Builtin => {

@@ -35,6 +35,8 @@ pub struct Analyzer {
     pub policies: Arc<Vec<crate::policy::Policy>>,
     policy_options: crate::policy::engine::EvalOptions,
     cache: Mutex<HashMap<u64, Arc<DocumentAnalysis>>>,
+    /// The knowledge index: written rules behind policy findings, and beside resources.
+    pub knowledge: Option<Arc<crate::knowledge::advisor::Advisor>>,
 }
 
 /// What is wrong with a file as a whole (not YAML text at all): a code, a message and the byte
@@ -81,7 +83,120 @@ impl Analyzer {
             policies: Arc::new(Vec::new()),
             policy_options: Default::default(),
             cache: Mutex::new(HashMap::new()),
+            knowledge: None,
         }
+    }
+
+    /// Sets the knowledge index (policy findings then name the written rules behind them).
+    pub fn set_knowledge(&mut self, advisor: Option<Arc<crate::knowledge::advisor::Advisor>>) {
+        self.knowledge = advisor;
+        if let Ok(mut c) = self.cache.lock() {
+            c.clear();
+        }
+    }
+
+    /// The resource of a document as JSON (None when it is not one).
+    fn resource_json(doc: &YamlDocument) -> Option<serde_json::Value> {
+        let root = doc.root()?;
+        let is_resource = root.get("kind").is_some() && root.get("apiVersion").is_some();
+        is_resource.then(|| root.to_json())
+    }
+
+    /// Whether the knowledge findings of `doc` are at hand without a search.
+    pub fn knowledge_cached(&self, doc: &YamlDocument) -> bool {
+        match (&self.knowledge, Self::resource_json(doc)) {
+            (Some(k), Some(json)) => k.is_cached(&json),
+            _ => true,
+        }
+    }
+
+    /// For `usher check --explain`: the knowledge index's top hits for the resource of `doc`
+    /// (policies, written rules, kinds) as Information findings on its `kind`, then the
+    /// written rules above the threshold (see [`Analyzer::knowledge_findings`]).
+    pub fn explain_findings(&self, doc: &YamlDocument) -> Vec<Finding> {
+        let (Some(k), Some(json), Some(root)) =
+            (&self.knowledge, Self::resource_json(doc), doc.root())
+        else {
+            return Vec::new();
+        };
+        let span = kind_span(root);
+        let advice = k.for_resource(&json);
+        let mut out: Vec<Finding> = advice
+            .hits
+            .iter()
+            .filter(|a| !advice.written.iter().any(|w| w.chunk.id == a.chunk.id))
+            .map(|a| {
+                let c = &a.chunk;
+                Finding {
+                    severity: Severity::Info,
+                    range: span.start as usize..span.end as usize,
+                    message: format!(
+                        "related {}{}: {} — {}",
+                        c.source_type.as_str(),
+                        a.relevance
+                            .map(|r| format!(" (relevance {r:.2})"))
+                            .unwrap_or_default(),
+                        c.title.replace('\n', " "),
+                        crate::knowledge::advisor::summary(c, 160)
+                    ),
+                    source: "usher",
+                    code: "knowledge/related".into(),
+                    pointer: None,
+                    related: vec![Related {
+                        message: crate::knowledge::advisor::provenance_line(c),
+                        path: k.source_path(c),
+                        range: None,
+                        line: c.provenance.lines.map(|(a, _)| a),
+                    }],
+                    fixes: Vec::new(),
+                }
+            })
+            .collect();
+        out.extend(self.knowledge_findings(doc));
+        out
+    }
+
+    /// Written rules relevant to the resource of `doc` (above the configured threshold), as
+    /// Information findings on its `kind` (ranges relative to the document). Not part of
+    /// [`Analyzer::analyze_document`]: the lookup embeds the resource's query, so the language
+    /// server runs it after publishing the other findings.
+    pub fn knowledge_findings(&self, doc: &YamlDocument) -> Vec<Finding> {
+        let (Some(k), Some(json), Some(root)) =
+            (&self.knowledge, Self::resource_json(doc), doc.root())
+        else {
+            return Vec::new();
+        };
+        let span = kind_span(root);
+        k.for_resource(&json)
+            .written
+            .iter()
+            .map(|a| {
+                let c = &a.chunk;
+                let origin = crate::knowledge::advisor::provenance_line(c);
+                Finding {
+                    severity: Severity::Info,
+                    range: span.start as usize..span.end as usize,
+                    message: format!(
+                        "written rule ({origin}): {}",
+                        crate::knowledge::advisor::summary(c, 160)
+                    ),
+                    source: "usher",
+                    code: "knowledge/written-rule".into(),
+                    pointer: None,
+                    related: vec![Related {
+                        message: format!(
+                            "{} (relevance {:.2})",
+                            c.title,
+                            a.relevance.unwrap_or_default()
+                        ),
+                        path: k.source_path(c),
+                        range: None,
+                        line: c.provenance.lines.map(|(a, _)| a),
+                    }],
+                    fixes: Vec::new(),
+                }
+            })
+            .collect()
     }
 
     /// Sets the policies to evaluate (and the namespace of resources that name none).
@@ -280,15 +395,37 @@ impl Analyzer {
                     source: "kyverno",
                     code: code.into(),
                     pointer: o.pointer.clone(),
-                    related: vec![Related {
-                        message: format!("policy {}{category}", policy.name),
-                        path: Some(policy.path.clone()),
-                        range: None,
-                    }],
+                    related: self.policy_related(policy, category),
                     fixes: Vec::new(),
                 });
             }
         }
+    }
+
+    /// A policy finding's related places: the policy, then the written rules behind it.
+    fn policy_related(&self, policy: &crate::policy::Policy, category: String) -> Vec<Related> {
+        let mut related = vec![Related {
+            message: format!("policy {}{category}", policy.name),
+            path: Some(policy.path.clone()),
+            range: None,
+            line: None,
+        }];
+        if let Some(k) = &self.knowledge {
+            for a in k.for_policy(&policy.name).iter() {
+                let c = &a.chunk;
+                related.push(Related {
+                    message: format!(
+                        "written rule ({}): {}",
+                        crate::knowledge::advisor::provenance_line(c),
+                        crate::knowledge::advisor::summary(c, 160)
+                    ),
+                    path: k.source_path(c),
+                    range: None,
+                    line: c.provenance.lines.map(|(a, _)| a),
+                });
+            }
+        }
+        related
     }
 
     /// Changing a removed or deprecated apiVersion to its replacement. The change is
@@ -346,6 +483,7 @@ impl Analyzer {
                 message: format!("schema from CustomResourceDefinition {name}"),
                 path: Some(path.clone()),
                 range: None,
+                line: None,
             }),
             KindSource::Builtin => None,
         }
@@ -516,6 +654,7 @@ fn yaml_finding(issue: &YamlIssue) -> Finding {
             message: "first defined here".into(),
             path: None,
             range: Some(first.start as usize..first.end as usize),
+            line: None,
         });
     }
     f

@@ -68,6 +68,7 @@ impl Analyzer {
                     message: format!("policy {}", policy.name),
                     path: Some(policy.path.clone()),
                     range: None,
+                    line: None,
                 }];
                 let (message, fixes) = match result {
                     Ok(mutated) => {

@@ -29,7 +29,7 @@ const SKIPPED_DIRS: &[&str] = &[
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let mut config = load_config(&args)?;
+    let (mut config, config_path) = load_config(&args)?;
     config.crds.extend(args.crds.iter().cloned());
     if let Some(v) = &args.kubernetes_version {
         if KubeVersion::parse(v).is_none() {
@@ -83,6 +83,32 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         analyzer.set_policies(set.policies, pc.default_namespace.clone());
         analyzer.set_exceptions(set.exceptions, pc.background_scan.unwrap_or(false));
     }
+    if args.explain {
+        let workspace = config_path
+            .as_ref()
+            .and_then(|p| p.parent())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        match crate::knowledge::advisor::open_configured(config.knowledge.as_ref(), &workspace) {
+            Ok(Some((advisor, notices))) => {
+                if !args.quiet {
+                    for n in notices {
+                        eprintln!("usher: notice: {n}");
+                    }
+                }
+                analyzer.set_knowledge(Some(Arc::new(advisor)));
+            }
+            Ok(None) => bail!(
+                "--explain needs the knowledge index and there is none at {}; run `usher index` first",
+                config
+                    .knowledge
+                    .as_ref()
+                    .and_then(|k| k.index.clone())
+                    .unwrap_or_else(|| workspace.join(".usher/index"))
+                    .display()
+            ),
+            Err(e) => bail!("{e}"),
+        }
+    }
     let max_bytes = args.max_file_size.saturating_mul(1024 * 1024);
     let stdin_name = args.stdin_filename.clone();
 
@@ -134,7 +160,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let rendered = match args.format {
-        Format::Text => render_text(&reports),
+        Format::Text => render_text(&reports, args.explain),
         Format::Json => render_json(&reports),
         Format::Sarif => render_sarif(&reports),
     };
@@ -255,9 +281,9 @@ fn plural(n: usize) -> &'static str {
 
 /// The configuration: `--config`, else `.usher.yaml` found from the first path checked (or the
 /// current folder) upwards.
-fn load_config(args: &CheckArgs) -> anyhow::Result<Config> {
+fn load_config(args: &CheckArgs) -> anyhow::Result<(Config, Option<PathBuf>)> {
     if args.no_config {
-        return Ok(Config::default());
+        return Ok((Config::default(), None));
     }
     let start = args
         .paths
@@ -270,8 +296,11 @@ fn load_config(args: &CheckArgs) -> anyhow::Result<Config> {
         None => Config::discover(&start).or_else(|| Config::discover(Path::new("."))),
     };
     match path {
-        Some(p) => Ok(Config::load(&p).with_context(|| "invalid configuration".to_string())?),
-        None => Ok(Config::default()),
+        Some(p) => Ok((
+            Config::load(&p).with_context(|| "invalid configuration".to_string())?,
+            Some(p),
+        )),
+        None => Ok((Config::default(), None)),
     }
 }
 
@@ -366,8 +395,18 @@ pub fn check_bytes(
     };
     let bom = usize::from(text.starts_with('\u{feff}')) * 3;
     let analysis = analyzer.analyze_text(&text[bom..]);
-    let findings: Vec<Finding> = analysis
-        .findings()
+    let mut all = analysis.findings();
+    if analyzer.knowledge.is_some() {
+        let file = crate::yaml::YamlFile::parse(&text[bom..]);
+        for doc in &file.docs {
+            for mut f in analyzer.explain_findings(doc) {
+                f.range = f.range.start + doc.start..f.range.end + doc.start;
+                all.push(f);
+            }
+        }
+        all.sort_by_key(|f| f.range.start);
+    }
+    let findings: Vec<Finding> = all
         .into_iter()
         .map(|mut f| {
             f.range = f.range.start + bom..f.range.end + bom;

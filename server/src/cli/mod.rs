@@ -127,4 +127,9 @@ pub struct CheckArgs {
     /// is 1 when there is something to fix.
     #[arg(long)]
     pub diff: bool,
+    /// Add what the knowledge index (`usher index`) knows about each resource: the related
+    /// policies and written rules (wiki, Slack, meetings), and the written rules behind each
+    /// policy finding.
+    #[arg(long, conflicts_with_all = ["fix", "diff"])]
+    pub explain: bool,
 }

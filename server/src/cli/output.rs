@@ -48,7 +48,9 @@ impl std::ops::Deref for Located {
     }
 }
 
-pub fn render_text(reports: &[FileReport]) -> String {
+/// One line per finding; with `explain`, its related places (the policy, written rules, their
+/// files and lines) follow as indented notes.
+pub fn render_text(reports: &[FileReport], explain: bool) -> String {
     let mut out = String::new();
     for r in reports {
         for f in &r.findings {
@@ -61,6 +63,22 @@ pub fn render_text(reports: &[FileReport]) -> String {
                 f.message,
                 f.code
             ));
+            if explain {
+                for rel in &f.related {
+                    let place = match (&rel.path, rel.line) {
+                        (Some(p), Some(l)) => format!("{}:{l}", p.display()),
+                        (Some(p), None) if !p.starts_with("<bundled>") => p.display().to_string(),
+                        _ => String::new(),
+                    };
+                    // The message may name the place already (a knowledge source's origin).
+                    let place = if place.is_empty() || rel.message.contains(&place) {
+                        String::new()
+                    } else {
+                        format!(" ({place})")
+                    };
+                    out.push_str(&format!("    note: {}{place}\n", rel.message));
+                }
+            }
         }
     }
     out

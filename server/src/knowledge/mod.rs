@@ -2,6 +2,7 @@
 //! transcripts), the policies and the resource kinds, as chunks with provenance, indexed for
 //! lookup (BM25 and vectors) by every face.
 
+pub mod advisor;
 pub mod embed;
 pub mod index;
 pub mod query;

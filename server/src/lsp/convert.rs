@@ -70,9 +70,11 @@ impl<'a> Conv<'a> {
                     // No canonicalize here: it costs system calls per diagnostic per keystroke.
                     let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
                     if let Some(uri) = Uri::from_file_path(&abs) {
-                        // Ranges in other files are not known here: point at the file's start.
+                        // Byte ranges in other files are not known here: the line when
+                        // the source gives one, else the file's start.
+                        let at = lsp::Position::new(r.line.unwrap_or(1).saturating_sub(1), 0);
                         related.push(DiagnosticRelatedInformation {
-                            location: Location::new(uri.clone(), lsp::Range::default()),
+                            location: Location::new(uri.clone(), lsp::Range::new(at, at)),
                             message: r.message.clone(),
                         });
                         description.get_or_insert(CodeDescription { href: uri });

@@ -194,7 +194,53 @@ impl Backend {
                 self.client.show_message(*typ, format!("usher: {m}")).await;
             }
         }
-        let (analyzer, crd_errors) = settings.analyzer_with_errors();
+        let (mut analyzer, crd_errors) = settings.analyzer_with_errors();
+        let knowledge_config = settings.config.knowledge.clone();
+        let workspace = settings.workspace.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            crate::knowledge::advisor::open_configured(knowledge_config.as_ref(), &workspace)
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("opening the knowledge index failed: {e}")));
+        match opened {
+            Ok(Some((advisor, notices))) => {
+                for n in notices {
+                    self.log(MessageType::INFO, n).await;
+                }
+                self.log(
+                    MessageType::INFO,
+                    format!(
+                        "knowledge index {}: {} chunks{}",
+                        advisor.index().dir.display(),
+                        advisor.index().manifest.chunks,
+                        if advisor.has_vectors() {
+                            ", words and meaning"
+                        } else {
+                            ", words only"
+                        }
+                    ),
+                )
+                .await;
+                analyzer.set_knowledge(Some(std::sync::Arc::new(advisor)));
+            }
+            Ok(None) => {
+                self.log(
+                    MessageType::INFO,
+                    format!(
+                        "no knowledge index at {} (`usher index` builds one): hovers and \
+                         diagnostics show no written rules",
+                        settings.index_dir().display()
+                    ),
+                )
+                .await;
+            }
+            Err(e) => {
+                self.log(MessageType::WARNING, e.clone()).await;
+                self.client
+                    .show_message(MessageType::WARNING, format!("usher: {e}"))
+                    .await;
+            }
+        }
         for e in &crd_errors {
             self.log(MessageType::WARNING, format!("not loaded: {e}"))
                 .await;
@@ -290,18 +336,30 @@ async fn analysis_loop(client: Client, state: Arc<State>, uri: Uri) {
         let version = snap.version;
         let latest = snap.latest.clone();
         let doc_uri = uri.clone();
+        let knowledge_snap = (snap.text.clone(), snap.index.clone(), snap.file.clone());
+        let knowledge_analyzer = analyzer.clone();
         let result = tokio::task::spawn_blocking(move || {
             let cancelled = || latest.load(Ordering::SeqCst) != version;
             let analysis = analyzer.analyze_parsed_until(&snap.text, &snap.file, &cancelled)?;
             let conv = Conv::new(&snap.text, &snap.index, encoding);
-            let diagnostics: Vec<Diagnostic> = analysis
+            let mut diagnostics: Vec<Diagnostic> = analysis
                 .iter()
                 .map(|(at, f)| conv.diagnostic_at(f, at, &doc_uri))
                 .collect();
-            Some((Arc::new(analysis), diagnostics))
+            // Written rules: at once when every lookup is cached, else after publishing.
+            let pending = analyzer.knowledge.is_some()
+                && !snap.file.docs.iter().all(|d| analyzer.knowledge_cached(d));
+            if !pending {
+                for d in &snap.file.docs {
+                    for f in analyzer.knowledge_findings(d) {
+                        diagnostics.push(conv.diagnostic_at(&f, d.start, &doc_uri));
+                    }
+                }
+            }
+            Some((Arc::new(analysis), diagnostics, pending))
         })
         .await;
-        let Ok(Some((findings, diagnostics))) = result else {
+        let Ok(Some((findings, diagnostics, pending))) = result else {
             // Superseded (or the worker failed): analyse the newest version.
             if !still_open(&state, &uri) {
                 return;
@@ -323,8 +381,49 @@ async fn analysis_loop(client: Client, state: Arc<State>, uri: Uri) {
         };
         if current {
             client
-                .publish_diagnostics(uri.clone(), diagnostics, Some(version))
+                .publish_diagnostics(uri.clone(), diagnostics.clone(), Some(version))
                 .await;
+        }
+        if current && pending {
+            // The knowledge lookups embed the resources' queries: done after the findings are
+            // out, dropped as soon as a newer version arrives.
+            let latest = state
+                .docs
+                .lock()
+                .unwrap()
+                .get(&uri)
+                .map(|d| d.latest.clone());
+            let doc_uri = uri.clone();
+            let more = tokio::task::spawn_blocking(move || {
+                let latest = latest?;
+                let (text, index, file) = knowledge_snap;
+                let conv = Conv::new(&text, &index, encoding);
+                let mut extra = Vec::new();
+                for d in &file.docs {
+                    if latest.load(Ordering::SeqCst) != version {
+                        return None;
+                    }
+                    for f in knowledge_analyzer.knowledge_findings(d) {
+                        extra.push(conv.diagnostic_at(&f, d.start, &doc_uri));
+                    }
+                }
+                Some(extra)
+            })
+            .await;
+            if let Ok(Some(extra)) = more
+                && !extra.is_empty()
+            {
+                let still = state.docs.lock().unwrap().get(&uri).is_some_and(|d| {
+                    d.version == version && d.latest.load(Ordering::SeqCst) == version
+                });
+                if still {
+                    let mut all = diagnostics;
+                    all.extend(extra);
+                    client
+                        .publish_diagnostics(uri.clone(), all, Some(version))
+                        .await;
+                }
+            }
         }
         let done = {
             let mut docs = state.docs.lock().unwrap();
@@ -706,8 +805,18 @@ impl LanguageServer for Backend {
         let offset = conv.offset(pos);
         let analyzer = self.analyzer();
         let here = findings.findings_touching(offset..offset);
-        let Some(h) = ide::hover(&analyzer.catalog, &text, &file, offset, &here) else {
-            return Ok(None);
+        let schema = ide::hover(&analyzer.catalog, &text, &file, offset, &here);
+        let knowledge = analyzer
+            .knowledge
+            .as_ref()
+            .and_then(|k| ide::knowledge_hover(k, &file, offset));
+        let h = match (schema, knowledge) {
+            (Some(mut h), Some(k)) => {
+                h.markdown = format!("{}\n\n---\n\n{}", h.markdown, k.markdown);
+                h
+            }
+            (Some(h), None) | (None, Some(h)) => h,
+            (None, None) => return Ok(None),
         };
         Ok(Some(Hover {
             contents: HoverContents::Markup(MarkupContent {

@@ -22,6 +22,9 @@ pub struct Settings {
     pub debounce_ms: u64,
     /// Canonical CRD paths, to know which file changes matter.
     crd_paths: Vec<PathBuf>,
+    /// The folder of the config file, else the first workspace root: where the knowledge
+    /// index (`.usher/index`) and relative knowledge paths are.
+    pub workspace: PathBuf,
 }
 
 pub struct SettingsSource<'a> {
@@ -47,7 +50,12 @@ pub fn load(src: &SettingsSource<'_>) -> (Settings, Vec<(MessageType, String)>) 
                 format!("{e}; using defaults for its settings"),
             )),
         }
+        settings.workspace = path
+            .parent()
+            .map_or_else(|| base.clone(), Path::to_path_buf);
         settings.config_file = Some(path);
+    } else {
+        settings.workspace = base.clone();
     }
     for (what, value) in [
         ("initializationOptions", src.init_options),
@@ -107,8 +115,12 @@ fn merge(base: &mut Config, over: Config, root: &Path) {
             .collect();
         base.policies = Some(p);
     }
-    if over.knowledge.is_some() {
-        base.knowledge = over.knowledge;
+    if let Some(mut k) = over.knowledge {
+        let abs = |x: PathBuf| if x.is_absolute() { x } else { root.join(x) };
+        k.sources = k.sources.into_iter().map(abs).collect();
+        k.index = k.index.map(abs);
+        k.model = k.model.map(abs);
+        base.knowledge = Some(k);
     }
     if over.cluster.is_some() {
         base.cluster = over.cluster;
@@ -151,10 +163,23 @@ impl Settings {
         self.analyzer_with_errors().0
     }
 
-    /// Whether a change to `path` changes the analysis (a config file or a CRD file).
+    /// The knowledge index folder.
+    pub fn index_dir(&self) -> PathBuf {
+        self.config
+            .knowledge
+            .as_ref()
+            .and_then(|k| k.index.clone())
+            .unwrap_or_else(|| self.workspace.join(".usher/index"))
+    }
+
+    /// Whether a change to `path` changes the analysis (a config file, a CRD file, the
+    /// knowledge index's manifest, written last when `usher index` swaps in a new index).
     pub fn affects(&self, path: &Path) -> bool {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if crate::config::CONFIG_NAMES.contains(&name) {
+            return true;
+        }
+        if name == "manifest.json" && path.parent() == Some(self.index_dir().as_path()) {
             return true;
         }
         let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
