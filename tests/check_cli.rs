@@ -523,3 +523,73 @@ fn policy_exceptions_skip_the_rules_they_name_on_what_they_match() {
     );
     assert_eq!(pod, vec!["usher/unused-suppression".to_string()]);
 }
+
+#[test]
+fn explain_adds_related_policies_and_written_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path();
+    let knowledge = root().join("fixtures/demo/knowledge");
+    // Words only (a model folder that is not there), so the test does not depend on the model.
+    std::fs::write(
+        ws.join(".usher.yaml"),
+        format!(
+            "knowledge:\n  model: no-model\n  sources:\n    - {}\n",
+            knowledge.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        ws.join("db.yaml"),
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: orders-postgres\n  namespace: shop\n\
+         spec:\n  serviceName: orders-postgres\n  selector:\n    matchLabels:\n      app: orders-postgres\n  \
+         template:\n    metadata:\n      labels:\n        app: orders-postgres\n    spec:\n      \
+         containers:\n      - name: postgres\n        image: registry.shop.example/postgres:16.4\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_usher"))
+            .args(args)
+            .current_dir(ws)
+            .output()
+            .unwrap()
+    };
+    // No index yet: a clear error, usage exit code.
+    let o = run(&["check", "--explain", "db.yaml"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("run `usher index` first"), "{err}");
+
+    let o = run(&["index", "-q"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(&["check", "--explain", "db.yaml"]);
+    let out = stdout(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("words only"), "{err}");
+    // The wiki's rules come up, with their files and lines.
+    let related: Vec<&str> = out
+        .lines()
+        .filter(|l| l.ends_with("[knowledge/related]"))
+        .collect();
+    assert!(!related.is_empty(), "{out}");
+    assert!(
+        related
+            .iter()
+            .all(|l| l.starts_with("db.yaml:2:7: info: related ")),
+        "{out}"
+    );
+    assert!(
+        related
+            .iter()
+            .any(|l| l.contains("related doc: Platform rules › ")),
+        "a section of the wiki: {out}"
+    );
+    assert!(out.contains("platform-rules.md:"), "{out}");
+    // Without the model no relevance is known, so no written-rule findings.
+    assert!(!out.contains("[knowledge/written-rule]"), "{out}");
+    // Policy findings keep their notes; without --explain, no knowledge at all.
+    let o = run(&["check", "db.yaml"]);
+    assert!(!stdout(&o).contains("knowledge/"), "{}", stdout(&o));
+    // --explain does not mix with --fix.
+    let o = run(&["check", "--explain", "--fix", "db.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -346,6 +346,12 @@ fn diagnostics_match_usher_check_on_the_demo_workspace() {
             let uri = uri_of(file);
             c.open(&uri, &text);
             let diags = c.diagnostics(&uri, Some(1));
+            // Written-rule diagnostics need a knowledge index (`make demo` builds one);
+            // `usher check` without --explain has none.
+            let diags: Vec<Json> = diags
+                .into_iter()
+                .filter(|d| !d["code"].as_str().unwrap_or("").starts_with("knowledge/"))
+                .collect();
             let mut got: Vec<_> = diags.iter().map(diag_key).collect();
             let rel = file.strip_prefix(&demo).unwrap().display().to_string();
             let mut want: Vec<_> = expected
@@ -1166,4 +1172,137 @@ fn policy_findings_get_fixes_and_mutations_an_apply_action() {
     assert!(text.contains("name: web # the web tier\n"), "{text}");
     assert!(text.contains("    team: platform\n"), "{text}");
     assert!(text.contains("          privileged: false\n"), "{text}");
+}
+
+/// The embedding model installed by `scripts/setup-model.sh`, when it is there.
+fn model_dir() -> Option<PathBuf> {
+    let dir = repo().join(".tools/model");
+    dir.join("model.onnx").is_file().then_some(dir)
+}
+
+#[test]
+fn knowledge_hover_written_rule_diagnostics_and_related_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let knowledge = repo().join("fixtures/demo/knowledge");
+    let model = model_dir();
+    if model.is_none() {
+        eprintln!(
+            "notice: no embedding model in .tools/model (scripts/setup-model.sh): testing the \
+             words-only knowledge lookups"
+        );
+    }
+    // A low threshold: the test is about the plumbing, not about where the default sits.
+    let mut config = format!(
+        "knowledge:\n  diagnostics: 0.3\n  sources:\n    - {}\n",
+        knowledge.display()
+    );
+    match &model {
+        Some(m) => config.push_str(&format!("  model: {}\n", m.display())),
+        // A folder without a model: the index is words only, whatever the environment has.
+        None => config.push_str(&format!("  model: {}\n", root.join("no-model").display())),
+    }
+    std::fs::write(root.join(".usher.yaml"), &config).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_usher"))
+        .args(["index", "-q"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // A Deployment without an owner label, requests or limits.
+    let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: cart-worker\n  \
+                namespace: shop\nspec:\n  selector:\n    matchLabels:\n      app: cart\n  \
+                template:\n    metadata:\n      labels:\n        app: cart\n    spec:\n      \
+                containers:\n      - name: worker\n        image: registry.shop.example/cart:1.4.2\n";
+    let mut c = Client::start();
+    c.initialize(Some(root), &["utf-16"], json!({}));
+    // The server says which index it opened (and how: words only, or words and meaning).
+    let opened = c.wait_for("the knowledge index to open", |m| {
+        m["method"] == "window/logMessage"
+            && m["params"]["message"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("knowledge index"))
+    });
+    let how = opened["params"]["message"].as_str().unwrap();
+    assert_eq!(model.is_some(), how.ends_with("words and meaning"), "{how}");
+    let uri = uri_of(&root.join("deploy.yaml"));
+    c.open(&uri, text);
+
+    // Hovering `kind` (and `metadata.name`) lists the policies and written rules.
+    for (line, character) in [(1, 7), (3, 9)] {
+        let h = c.request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}}),
+        );
+        let md = h["contents"]["value"].as_str().unwrap();
+        assert!(md.contains("Policies and rules for this resource"), "{md}");
+        assert!(md.contains("platform-rules.md"), "{md}");
+        assert_eq!(model.is_none(), md.contains("by words only"), "{md}");
+    }
+    // Elsewhere, no knowledge section.
+    let h = c.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 15, "character": 10}}),
+    );
+    assert!(
+        !h.to_string()
+            .contains("Policies and rules for this resource"),
+        "{h}"
+    );
+
+    if model.is_some() {
+        // Written rules at least as relevant as the threshold, as Information on the kind
+        // line, pointing at their source.
+        let d = c.diagnostics_where(&uri, |codes| codes.contains(&"knowledge/written-rule"));
+        let knowledge_uri = uri_of(&knowledge);
+        for rule in d.iter().filter(|d| d["code"] == "knowledge/written-rule") {
+            assert_eq!(rule["severity"], 3, "{rule}");
+            assert_eq!(rule["range"]["start"]["line"], 1, "{rule}");
+            let related = &rule["relatedInformation"][0];
+            assert!(
+                related["location"]["uri"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&knowledge_uri),
+                "{rule}"
+            );
+            let message = related["message"].as_str().unwrap();
+            let relevance: f32 = message
+                .rsplit_once("(relevance ")
+                .and_then(|(_, r)| r.trim_end_matches(')').parse().ok())
+                .unwrap_or_else(|| panic!("{message}"));
+            assert!(relevance >= 0.3, "{rule}");
+        }
+        // The Kyverno finding about requests and limits names the wiki's rule about them.
+        let limits = d
+            .iter()
+            .find(|d| {
+                d["code"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("usher-require-requests-limits")
+            })
+            .expect("the bundled requests/limits policy fails");
+        let related = limits["relatedInformation"].as_array().unwrap();
+        assert!(
+            related.iter().any(
+                |r| r["message"].as_str().unwrap().starts_with("written rule")
+                    && r["location"]["uri"]
+                        .as_str()
+                        .unwrap()
+                        .ends_with("platform-rules.md")
+                    && r["location"]["range"]["start"]["line"].as_u64().unwrap() > 0
+            ),
+            "{limits}"
+        );
+    } else {
+        // Without the model no relevance is known: no written-rule diagnostics.
+        let d = c.diagnostics(&uri, Some(1));
+        assert!(
+            d.iter().all(|d| d["code"] != "knowledge/written-rule"),
+            "{d:?}"
+        );
+    }
+    c.shutdown();
 }

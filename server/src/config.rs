@@ -65,7 +65,7 @@ pub struct KnowledgeConfig {
     pub model: Option<PathBuf>,
     /// Written rules (docs, Slack, transcripts) at least this relevant to a resource appear
     /// as Information diagnostics on its `kind` line. Relevance is the cosine similarity of
-    /// the resource's query and the rule (0 to 1; needs the embedding model). Default 0.5;
+    /// the resource's query and the rule (0 to 1; needs the embedding model). Default 0.45;
     /// `off` turns them off.
     pub diagnostics: Option<RelevanceSetting>,
 }
@@ -98,7 +98,7 @@ impl KnowledgeConfig {
 }
 
 /// Default relevance threshold of written-rule diagnostics.
-pub const DEFAULT_RELEVANCE: f32 = 0.5;
+pub const DEFAULT_RELEVANCE: f32 = 0.45;
 
 /// The `policies` key.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
