@@ -1,6 +1,5 @@
 //! `usher index` and `usher search`: the knowledge index from the terminal.
 
-use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,10 +9,10 @@ use anyhow::{Context, bail};
 use serde_json::json;
 
 use crate::config::Config;
+use crate::knowledge::build::{BuildOptions, Embeddings, Outcome, Progress, build};
 use crate::knowledge::embed::Embedder;
-use crate::knowledge::index::{Filters, KnowledgeIndex, Mode, OpenError, content_hash};
-use crate::knowledge::vectors::VectorIndex;
-use crate::knowledge::{Chunk, SourceType, sources};
+use crate::knowledge::index::{Filters, KnowledgeIndex, Mode, OpenError};
+use crate::knowledge::{Chunk, SourceType};
 
 #[derive(Debug, clap::Args)]
 pub struct IndexArgs {
@@ -94,27 +93,11 @@ fn index_dir(arg: &Option<PathBuf>, config: &Config) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".usher/index"))
 }
 
-/// The embedding model, from `.tools/model` in the current folder or above or
-/// `$USHER_MODEL_DIR`.
-fn embedder() -> Result<Embedder, String> {
-    Embedder::locate(Path::new("."), None).and_then(|f| Embedder::load(&f))
-}
-
-/// A hash of everything under a path (file names and contents), to tell whether it changed.
-fn source_hash(path: &Path) -> String {
-    let mut acc = Vec::new();
-    for e in walkdir::WalkDir::new(path)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-    {
-        acc.extend_from_slice(e.path().to_string_lossy().as_bytes());
-        acc.extend_from_slice(
-            content_hash(&std::fs::read(e.path()).unwrap_or_default()).as_bytes(),
-        );
-    }
-    content_hash(&acc)
+/// The embedding model: `knowledge.model` when configured, else `.tools/model` in the current
+/// folder or above, else `$USHER_MODEL_DIR`.
+fn embedder(cfg: &Config) -> Result<Embedder, String> {
+    let configured = cfg.knowledge.as_ref().and_then(|k| k.model.as_deref());
+    Embedder::locate(Path::new("."), configured).and_then(|f| Embedder::load(&f))
 }
 
 pub fn run_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
@@ -122,195 +105,93 @@ pub fn run_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(&args.config, args.no_config)?;
     let dir = index_dir(&args.index_dir, &cfg);
     let kc = cfg.knowledge.clone().unwrap_or_default();
-    let mut source_paths = kc.sources.clone();
-    source_paths.extend(args.sources.iter().cloned());
-    let mut pc = cfg.policies.clone().unwrap_or_default();
-    pc.paths.extend(args.policies.iter().cloned());
+    let mut opts = BuildOptions::new(&dir);
+    opts.sources = kc.sources.clone();
+    opts.sources.extend(args.sources.iter().cloned());
+    opts.policies = cfg.policies.clone().unwrap_or_default();
+    opts.policies.paths.extend(args.policies.iter().cloned());
     if args.no_bundled_policies {
-        pc.bundled = Some(false);
+        opts.policies.bundled = Some(false);
     }
-    let with_kinds = !args.no_kinds && kc.kinds.unwrap_or(true);
+    opts.crds = cfg.crds.clone();
+    opts.kinds = !args.no_kinds && kc.kinds.unwrap_or(true);
+    opts.force = args.force;
+    let embeddings = Embeddings::Locate {
+        workspace: PathBuf::from("."),
+        configured: kc.model.clone(),
+    };
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let say = |msg: &str| {
         if !args.quiet {
             eprintln!("{msg}");
         }
     };
-
-    // What the index is made of, to tell whether anything changed.
-    let mut hashes = BTreeMap::new();
-    for p in source_paths.iter().chain(&pc.paths).chain(&cfg.crds) {
-        if !p.exists() {
-            bail!("{}: no such file or folder", p.display());
-        }
-        hashes.insert(p.display().to_string(), source_hash(p));
-    }
-    hashes.insert(
-        "<settings>".into(),
-        content_hash(
-            format!(
-                "{:?} {with_kinds} {:?} v{} model {:?}",
-                pc.bundled,
-                pc.categories,
-                env!("CARGO_PKG_VERSION"),
-                // Installing or changing the model re-indexes.
-                Embedder::locate(Path::new("."), None)
-                    .ok()
-                    .and_then(|f| std::fs::read(&f.manifest).ok())
-                    .map(|m| content_hash(&m))
-            )
-            .as_bytes(),
-        ),
-    );
-    match KnowledgeIndex::open(&dir) {
-        Ok(existing) if !args.force && existing.manifest.sources == hashes => {
-            say(&format!(
-                "index {} is up to date ({} chunks; nothing changed)",
-                dir.display(),
-                existing.manifest.chunks
-            ));
-            return Ok(ExitCode::SUCCESS);
-        }
-        Err(e @ OpenError::Unusable(_)) => {
-            eprintln!("usher: notice: {}: {e}; rebuilding it", dir.display());
-        }
-        _ => {}
-    }
-
-    let mut chunks: Vec<Chunk> = Vec::new();
-    let mut problems = 0;
-    let total = source_paths.len();
-    for (i, p) in source_paths.iter().enumerate() {
-        if progress {
-            eprint!("\r[{}/{total}] {}\x1b[K", i + 1, p.display());
-        }
-        let (found, errors) = sources::load_lenient(p);
+    // Clears the progress line before anything else is written.
+    let clear = || {
         if progress {
             eprint!("\r\x1b[K");
         }
-        for e in &errors {
-            eprintln!("usher: warning: {e}");
-        }
-        problems += errors.len();
-        say(&format!("{}: {} chunks", p.display(), found.len()));
-        chunks.extend(found);
-    }
-    // Policies: the pack and the configured files (Kyverno, CEL, ValidatingAdmissionPolicy).
-    let (set, errors) = crate::policy::from_config_set(Some(&pc));
-    for e in &errors {
-        eprintln!("usher: warning: {}: {}", e.path.display(), e.message);
-    }
-    problems += errors.len();
-    let mut policy_chunks: Vec<Chunk> = set
-        .policies
-        .iter()
-        .filter(|p| p.path.starts_with("<bundled>"))
-        .map(sources::policies::policy_chunk)
-        .collect();
-    for p in &pc.paths {
-        match sources::policies::load_policy_chunks(p) {
-            Ok(c) => policy_chunks.extend(c),
-            Err(e) => {
-                eprintln!("usher: warning: {e}");
-                problems += 1;
-            }
-        }
-    }
-    say(&format!("policies: {} chunks", policy_chunks.len()));
-    chunks.extend(policy_chunks);
-    if with_kinds {
-        let catalog = if cfg.crds.is_empty() {
-            crate::schema::Catalog::builtin()
-        } else {
-            let (c, errors) = crate::schema::Catalog::with_crds(&cfg.crds);
-            for e in &errors {
-                eprintln!("usher: warning: CRD {}: {}", e.path.display(), e.message);
-            }
-            std::sync::Arc::new(c)
-        };
-        let kinds = sources::kinds::kind_chunks(&catalog);
-        say(&format!("resource kinds: {} chunks", kinds.len()));
-        chunks.extend(kinds);
-    }
-    crate::knowledge::unique_by_id(&mut chunks);
-    // Embeddings: only chunks whose text is new are embedded; the rest come from the old index.
-    let vectors = match embedder() {
-        Ok(embedder) => {
-            let old: HashMap<(String, String), Vec<f32>> = match KnowledgeIndex::open(&dir) {
-                Ok(i) if i.manifest.model.as_deref() == Some(embedder.model_id()) => i
-                    .vectors
-                    .map(|v| {
-                        (0..v.len())
-                            .map(|n| (v.keys[n].clone(), v.vector(n).to_vec()))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                _ => HashMap::new(),
-            };
-            let keys: Vec<(String, String)> = chunks
-                .iter()
-                .map(|c| (c.id.clone(), content_hash(c.embedding_text().as_bytes())))
-                .collect();
-            let missing: Vec<usize> = (0..chunks.len())
-                .filter(|&i| !old.contains_key(&keys[i]))
-                .collect();
-            let mut fresh: HashMap<usize, Vec<f32>> = HashMap::new();
-            let t = Instant::now();
-            for (n, batch) in missing.chunks(64).enumerate() {
-                if progress {
-                    eprint!("\rembedding {}/{}\x1b[K", n * 64, missing.len());
-                }
-                let texts: Vec<String> =
-                    batch.iter().map(|&i| chunks[i].embedding_text()).collect();
-                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                let out = embedder.embed(&refs).map_err(anyhow::Error::msg)?;
-                fresh.extend(batch.iter().copied().zip(out));
-            }
+    };
+    let mut report = |p: Progress<'_>| match p {
+        Progress::Reading { n, total, path } => {
             if progress {
-                eprint!("\r\x1b[K");
+                eprint!("\r[{n}/{total}] {}\x1b[K", path.display());
             }
-            say(&format!(
-                "embedded {} chunks in {:.2?} ({} unchanged, reused)",
-                missing.len(),
-                t.elapsed(),
-                chunks.len() - missing.len()
-            ));
-            let all: Vec<Vec<f32>> = (0..chunks.len())
-                .map(|i| fresh.remove(&i).unwrap_or_else(|| old[&keys[i]].clone()))
-                .collect();
-            Some((
-                embedder.model_id().to_string(),
-                VectorIndex::build(embedder.dimensions(), keys, all),
-            ))
         }
-        Err(e) => {
-            eprintln!(
-                "usher: notice: {e}; the index is BM25 only (words, not meaning). Everything else works."
-            );
-            None
+        Progress::Read { path, chunks } => {
+            clear();
+            say(&format!("{}: {chunks} chunks", path.display()));
+        }
+        Progress::Policies { chunks } => say(&format!("policies: {chunks} chunks")),
+        Progress::Kinds { chunks } => say(&format!("resource kinds: {chunks} chunks")),
+        Progress::Warning(w) => {
+            clear();
+            eprintln!("usher: warning: {w}");
+        }
+        Progress::Notice(n) => {
+            clear();
+            eprintln!("usher: notice: {n}");
+        }
+        Progress::Embedding { done, total } => {
+            if progress {
+                eprint!("\rembedding {done}/{total}\x1b[K");
+            }
+        }
+        Progress::Embedded {
+            count,
+            reused,
+            elapsed,
+        } => {
+            clear();
+            say(&format!(
+                "embedded {count} chunks in {elapsed:.2?} ({reused} unchanged, reused)"
+            ));
         }
     };
-    let index = KnowledgeIndex::write(
-        &dir,
-        &chunks,
-        hashes,
-        vectors.as_ref().map(|(m, v)| (m.clone(), v)),
-    )
-    .map_err(anyhow::Error::msg)?;
+    let built = match build(&opts, embeddings, &mut report).map_err(anyhow::Error::msg)? {
+        Outcome::UpToDate { chunks } => {
+            say(&format!(
+                "index {} is up to date ({chunks} chunks; nothing changed)",
+                dir.display(),
+            ));
+            return Ok(ExitCode::SUCCESS);
+        }
+        Outcome::Built(built) => built,
+    };
     let elapsed = started.elapsed();
     say(&format!(
         "indexed {} chunks into {} in {:.2?} ({:.0} chunks/s{})",
-        index.manifest.chunks,
+        built.chunks,
         dir.display(),
         elapsed,
-        index.manifest.chunks as f64 / elapsed.as_secs_f64().max(1e-9),
-        if index.vectors.is_some() {
+        built.chunks as f64 / elapsed.as_secs_f64().max(1e-9),
+        if built.index.vectors.is_some() {
             ", BM25 and vectors"
         } else {
             ", BM25 only"
         }
     ));
-    Ok(if problems > 0 {
+    Ok(if built.problems > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -384,7 +265,7 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     };
     let mut used = "BM25";
     let query_vector = if mode != Mode::Bm25 && index.vectors.is_some() {
-        match embedder() {
+        match embedder(&cfg) {
             Ok(e) if Some(e.model_id()) == index.manifest.model.as_deref() => {
                 used = if mode == Mode::Hybrid {
                     "hybrid"

@@ -3,6 +3,7 @@
 //! lookup (BM25 and vectors) by every face.
 
 pub mod advisor;
+pub mod build;
 pub mod embed;
 pub mod index;
 pub mod query;
