@@ -224,3 +224,80 @@ fn embeddings_make_hybrid_search_find_meaning() {
     let o = run(&["search", "--no-config", q, "-k", "5"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("(hybrid)"));
 }
+
+/// `knowledge.model` of .usher.yaml names the model (no `.tools/model` above the folder, no
+/// `$USHER_MODEL_DIR`); a changed source re-embeds only its changed chunks.
+#[test]
+fn configured_model_and_incremental_reindexing() {
+    let model = root().join(".tools/model");
+    if !model.join("manifest.json").is_file() {
+        eprintln!("notice: no embedding model in .tools/model (scripts/setup-model.sh); skipped");
+        return;
+    }
+    let dir = scratch("configured-model");
+    // A copy of the demo's wiki page, to change it later.
+    let wiki = root().join("fixtures/demo/knowledge/wiki/platform-rules.md");
+    std::fs::create_dir_all(dir.join("docs")).unwrap();
+    let page = std::fs::read_to_string(&wiki).unwrap();
+    std::fs::write(dir.join("docs/rules.md"), &page).unwrap();
+    let write_config = |model: &Path| {
+        std::fs::write(
+            dir.join(".usher.yaml"),
+            format!(
+                "policies:\n  bundled: false\nknowledge:\n  kinds: false\n  sources:\n    - docs/\n  model: {}\n",
+                model.display()
+            ),
+        )
+        .unwrap();
+    };
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_usher"))
+            .args(args)
+            .current_dir(&dir)
+            .env_remove("USHER_MODEL_DIR")
+            .output()
+            .unwrap()
+    };
+    write_config(&model);
+    let o = run(&["index"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("BM25 and vectors"), "{err}");
+    let first = err
+        .lines()
+        .find_map(|l| l.strip_prefix("embedded "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(first > 2, "{err}");
+    let o = run(&["search", "where may databases run?", "--mode", "vector"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("(vectors)"));
+
+    // One paragraph more: only the chunk that changed is embedded again.
+    std::fs::write(
+        dir.join("docs/rules.md"),
+        format!(
+            "{page}\n## Cron jobs\n\nCronJobs must not run more often than every five minutes.\n"
+        ),
+    )
+    .unwrap();
+    let o = run(&["index"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("embedded "))
+        .unwrap_or_else(|| panic!("{err}"));
+    let again: usize = line.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(again >= 1 && again < first, "{line}");
+    assert!(line.contains("unchanged, reused"), "{line}");
+
+    // A configured folder without a model: BM25 only, said once, nothing breaks.
+    write_config(&dir.join("no-model-here"));
+    let o = run(&["index"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("no-model-here"), "{err}");
+    assert!(err.contains("BM25 only"), "{err}");
+}
