@@ -37,6 +37,8 @@ pub struct Analyzer {
     cache: Mutex<HashMap<u64, Arc<DocumentAnalysis>>>,
     /// The knowledge index: written rules behind policy findings, and beside resources.
     pub knowledge: Option<Arc<crate::knowledge::advisor::Advisor>>,
+    /// Written-rule findings per document content hash (the resource's fingerprint).
+    knowledge_cache: Mutex<HashMap<u64, Arc<Vec<Finding>>>>,
 }
 
 /// What is wrong with a file as a whole (not YAML text at all): a code, a message and the byte
@@ -84,6 +86,7 @@ impl Analyzer {
             policy_options: Default::default(),
             cache: Mutex::new(HashMap::new()),
             knowledge: None,
+            knowledge_cache: Mutex::new(HashMap::new()),
         }
     }
 
@@ -91,6 +94,9 @@ impl Analyzer {
     pub fn set_knowledge(&mut self, advisor: Option<Arc<crate::knowledge::advisor::Advisor>>) {
         self.knowledge = advisor;
         if let Ok(mut c) = self.cache.lock() {
+            c.clear();
+        }
+        if let Ok(mut c) = self.knowledge_cache.lock() {
             c.clear();
         }
     }
@@ -102,12 +108,14 @@ impl Analyzer {
         is_resource.then(|| root.to_json())
     }
 
-    /// Whether the knowledge findings of `doc` are at hand without a search.
+    /// Whether the knowledge findings of `doc` are at hand without a search (one hash
+    /// lookup: this runs for every document on every keystroke).
     pub fn knowledge_cached(&self, doc: &YamlDocument) -> bool {
-        match (&self.knowledge, Self::resource_json(doc)) {
-            (Some(k), Some(json)) => k.is_cached(&json),
-            _ => true,
-        }
+        self.knowledge.is_none()
+            || self
+                .knowledge_cache
+                .lock()
+                .is_ok_and(|c| c.contains_key(&doc.hash))
     }
 
     /// For `usher check --explain`: the knowledge index's top hits for the resource of `doc`
@@ -152,7 +160,7 @@ impl Analyzer {
                 }
             })
             .collect();
-        out.extend(self.knowledge_findings(doc));
+        out.extend(self.knowledge_findings(doc).iter().cloned());
         out
     }
 
@@ -160,7 +168,29 @@ impl Analyzer {
     /// Information findings on its `kind` (ranges relative to the document). Not part of
     /// [`Analyzer::analyze_document`]: the lookup embeds the resource's query, so the language
     /// server runs it after publishing the other findings.
-    pub fn knowledge_findings(&self, doc: &YamlDocument) -> Vec<Finding> {
+    pub fn knowledge_findings(&self, doc: &YamlDocument) -> Arc<Vec<Finding>> {
+        if self.knowledge.is_none() {
+            return Arc::default();
+        }
+        if let Some(hit) = self
+            .knowledge_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&doc.hash).cloned())
+        {
+            return hit;
+        }
+        let found = Arc::new(self.compute_knowledge_findings(doc));
+        if let Ok(mut c) = self.knowledge_cache.lock() {
+            if c.len() > 50_000 {
+                c.clear();
+            }
+            c.insert(doc.hash, found.clone());
+        }
+        found
+    }
+
+    fn compute_knowledge_findings(&self, doc: &YamlDocument) -> Vec<Finding> {
         let (Some(k), Some(json), Some(root)) =
             (&self.knowledge, Self::resource_json(doc), doc.root())
         else {

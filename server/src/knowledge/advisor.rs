@@ -198,12 +198,6 @@ impl Advisor {
         advice
     }
 
-    /// Whether [`Advisor::for_resource`] would answer from its cache (no search, no model).
-    pub fn is_cached(&self, resource: &Json) -> bool {
-        let query = resource_query(resource);
-        query.text.is_empty() || self.resources.lock().is_ok_and(|c| c.contains_key(&query))
-    }
-
     fn lookup(&self, query: &ResourceQuery) -> ResourceAdvice {
         let filters = query.filters();
         let qv = self

@@ -351,8 +351,8 @@ async fn analysis_loop(client: Client, state: Arc<State>, uri: Uri) {
                 && !snap.file.docs.iter().all(|d| analyzer.knowledge_cached(d));
             if !pending {
                 for d in &snap.file.docs {
-                    for f in analyzer.knowledge_findings(d) {
-                        diagnostics.push(conv.diagnostic_at(&f, d.start, &doc_uri));
+                    for f in analyzer.knowledge_findings(d).iter() {
+                        diagnostics.push(conv.diagnostic_at(f, d.start, &doc_uri));
                     }
                 }
             }
@@ -403,8 +403,8 @@ async fn analysis_loop(client: Client, state: Arc<State>, uri: Uri) {
                     if latest.load(Ordering::SeqCst) != version {
                         return None;
                     }
-                    for f in knowledge_analyzer.knowledge_findings(d) {
-                        extra.push(conv.diagnostic_at(&f, d.start, &doc_uri));
+                    for f in knowledge_analyzer.knowledge_findings(d).iter() {
+                        extra.push(conv.diagnostic_at(f, d.start, &doc_uri));
                     }
                 }
                 Some(extra)
