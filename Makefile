@@ -14,6 +14,12 @@ demo: build
 	@echo "==> usher check fixtures/demo  (19 deliberate schema/YAML mistakes, see fixtures/demo/EXPECTED.md, plus warnings from the bundled policy pack)"
 	$(USHER) check fixtures/demo || test $$? -eq 1
 	@echo "==> note: usher exits 1 when it finds errors; the demo is supposed to have them, so this target succeeds."
+	@echo "==> usher index  (fixtures/demo/knowledge: a wiki page, a Slack export, a meeting transcript; with the policies and kinds)"
+	cd fixtures/demo && ../../$(USHER) index
+	@echo "==> usher search \"which region can I run a postgres database in?\""
+	cd fixtures/demo && ../../$(USHER) search -k 3 "which region can I run a postgres database in?"
+	@echo "==> usher check --explain fixtures/demo/databases  (the written rules and policies behind each resource)"
+	$(USHER) check --explain fixtures/demo/databases || test $$? -eq 1
 
 ## test: unit, end-to-end and corpus tests (release profile, shared with demo/bench).
 test: setup

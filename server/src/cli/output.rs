@@ -71,7 +71,11 @@ pub fn render_text(reports: &[FileReport], explain: bool) -> String {
                         _ => String::new(),
                     };
                     // The message may name the place already (a knowledge source's origin).
-                    let place = if place.is_empty() || rel.message.contains(&place) {
+                    let named = rel
+                        .path
+                        .as_ref()
+                        .is_some_and(|p| rel.message.contains(&p.display().to_string()));
+                    let place = if place.is_empty() || named {
                         String::new()
                     } else {
                         format!(" ({place})")
