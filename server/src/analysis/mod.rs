@@ -151,7 +151,9 @@ impl Analyzer {
                     code: "knowledge/related".into(),
                     pointer: None,
                     related: vec![Related {
-                        message: crate::knowledge::advisor::provenance_line(c),
+                        message: Some(crate::knowledge::advisor::provenance_line(c))
+                            .filter(|p| !p.is_empty())
+                            .unwrap_or_else(|| c.id.clone()),
                         path: k.source_path(c),
                         range: None,
                         line: c.provenance.lines.map(|(a, _)| a),

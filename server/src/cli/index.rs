@@ -9,10 +9,10 @@ use anyhow::{Context, bail};
 use serde_json::json;
 
 use crate::config::Config;
+use crate::knowledge::SourceType;
 use crate::knowledge::build::{BuildOptions, Embeddings, Outcome, Progress, build};
 use crate::knowledge::embed::Embedder;
 use crate::knowledge::index::{Filters, KnowledgeIndex, Mode, OpenError};
-use crate::knowledge::{Chunk, SourceType};
 
 #[derive(Debug, clap::Args)]
 pub struct IndexArgs {
@@ -198,38 +198,6 @@ pub fn run_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Where a chunk comes from, in one line.
-fn provenance_line(c: &Chunk) -> String {
-    let p = &c.provenance;
-    let path = p.path.as_ref().map(|p| p.display().to_string());
-    match c.source_type {
-        SourceType::Slack => format!(
-            "#{} · {} · {}{}",
-            p.channel.as_deref().unwrap_or("?"),
-            p.author.as_deref().unwrap_or("?"),
-            p.time.as_deref().unwrap_or("?"),
-            p.thread
-                .as_ref()
-                .map(|t| format!(" · thread {t}"))
-                .unwrap_or_default()
-        ),
-        SourceType::Transcript => format!(
-            "{} @ {}{}",
-            path.unwrap_or_default(),
-            p.time.as_deref().unwrap_or("?"),
-            p.author
-                .as_ref()
-                .map(|a| format!(" · {a}"))
-                .unwrap_or_default()
-        ),
-        _ => match (path, p.lines) {
-            (Some(path), Some((a, b))) => format!("{path}:{a}-{b}"),
-            (Some(path), None) => path,
-            (None, _) => String::new(),
-        },
-    }
-}
-
 pub fn run_search(args: SearchArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(&args.config, args.no_config)?;
     let dir = index_dir(&args.index_dir, &cfg);
@@ -335,7 +303,7 @@ pub fn run_search(args: SearchArgs) -> anyhow::Result<ExitCode> {
             h.chunk.id,
             h.score
         );
-        let prov = provenance_line(&h.chunk);
+        let prov = crate::knowledge::advisor::provenance_line(&h.chunk);
         if !prov.is_empty() {
             println!("    {prov}");
         }

@@ -309,8 +309,8 @@ impl Advisor {
     }
 }
 
-/// Where a chunk comes from, in one line: `wiki/rules.md:12`, `#platform · Dana · 2026-10-01`,
-/// `meetings/sync.vtt @ 00:12:31 (Dana)`.
+/// Where a chunk comes from, in one line: `wiki/rules.md:12-30`, `#platform · Dana ·
+/// 2026-10-01`, `meetings/sync.vtt @ 00:12:31 (Dana)`; empty when nothing is known.
 pub fn provenance_line(c: &Chunk) -> String {
     let p = &c.provenance;
     let path = p.path.as_ref().map(|p| p.display().to_string());
@@ -337,9 +337,10 @@ pub fn provenance_line(c: &Chunk) -> String {
                 .unwrap_or_default()
         ),
         _ => match (path, p.lines) {
+            (Some(path), Some((a, b))) if b > a => format!("{path}:{a}-{b}"),
             (Some(path), Some((a, _))) => format!("{path}:{a}"),
             (Some(path), None) => path,
-            (None, _) => c.id.clone(),
+            (None, _) => String::new(),
         },
     }
 }
