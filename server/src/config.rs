@@ -46,6 +46,16 @@ pub struct Config {
     pub knowledge: Option<KnowledgeConfig>,
     /// Reserved for the cluster (a later capability).
     pub cluster: Option<serde_json::Value>,
+    /// `usher mcp`.
+    pub mcp: Option<McpConfig>,
+}
+
+/// The `mcp` key.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct McpConfig {
+    /// The audit log (one JSON line per tool call); relative to the config file.
+    pub audit_log: Option<PathBuf>,
 }
 
 /// The `knowledge` key.
@@ -146,6 +156,9 @@ impl Config {
         config.crds = config.crds.iter().map(|p| base.join(p)).collect();
         if let Some(pc) = &mut config.policies {
             pc.paths = pc.paths.iter().map(|p| base.join(p)).collect();
+        }
+        if let Some(m) = &mut config.mcp {
+            m.audit_log = m.audit_log.as_ref().map(|p| base.join(p));
         }
         let kc = config.knowledge.get_or_insert_with(Default::default);
         kc.sources = kc.sources.iter().map(|p| base.join(p)).collect();

@@ -8,6 +8,7 @@ pub mod config;
 pub mod finding;
 pub mod knowledge;
 pub mod lsp;
+pub mod mcp;
 pub mod policy;
 pub mod schema;
 pub mod text;

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Index(args) => usher::cli::index::run_index(args),
         Command::Search(args) => usher::cli::index::run_search(args),
         Command::Lsp(_) => usher::lsp::run().map(|()| ExitCode::SUCCESS),
+        Command::Mcp(args) => usher::mcp::run(args),
     };
     match result {
         Ok(code) => code,

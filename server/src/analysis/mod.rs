@@ -90,6 +90,20 @@ impl Analyzer {
         }
     }
 
+    /// A copy with the same schemas, policies and options, and empty caches (to attach a
+    /// knowledge index to while this one stays in use).
+    pub fn without_caches(&self) -> Analyzer {
+        Analyzer {
+            catalog: self.catalog.clone(),
+            options: self.options,
+            policies: self.policies.clone(),
+            policy_options: self.policy_options.clone(),
+            cache: Mutex::new(HashMap::new()),
+            knowledge: self.knowledge.clone(),
+            knowledge_cache: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Sets the knowledge index (policy findings then name the written rules behind them).
     pub fn set_knowledge(&mut self, advisor: Option<Arc<crate::knowledge::advisor::Advisor>>) {
         self.knowledge = advisor;
@@ -692,8 +706,9 @@ fn yaml_finding(issue: &YamlIssue) -> Finding {
     f
 }
 
-/// Moves a document-relative finding to file offsets.
-fn shift(f: &Finding, by: usize) -> Finding {
+/// Moves a document-relative finding (its ranges, related places and fixes' edits) to file
+/// offsets.
+pub fn shift(f: &Finding, by: usize) -> Finding {
     let mut f = f.clone();
     f.range = f.range.start + by..f.range.end + by;
     for r in &mut f.related {

@@ -19,7 +19,7 @@ use crate::config::Level;
     long_about = "usher checks Kubernetes YAML against the schemas of built-in kinds and of your \
 CustomResourceDefinitions, reports removed and deprecated APIs, evaluates Kyverno policies \
 locally, and serves the same analysis to \
-editors (usher lsp)."
+editors (usher lsp) and AI agents (usher mcp)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -39,6 +39,9 @@ pub enum Command {
     Index(index::IndexArgs),
     /// Search the knowledge index.
     Search(index::SearchArgs),
+    /// Serve the checks and the knowledge index to AI agents over the Model Context Protocol
+    /// (standard input/output; read-only, every call audited).
+    Mcp(crate::mcp::McpArgs),
 }
 
 #[derive(Debug, clap::Args)]

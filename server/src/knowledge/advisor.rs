@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value as Json;
 
 use super::embed::Embedder;
-use super::index::{KnowledgeIndex, Mode, OpenError};
+use super::index::{Filters, KnowledgeIndex, Mode, OpenError};
 use super::query::{ResourceQuery, resource_query};
 use super::{Chunk, SourceType};
 
@@ -196,6 +196,26 @@ impl Advisor {
             cache.insert(query, advice.clone());
         }
         advice
+    }
+
+    /// A free-text question (`usher mcp`'s search tools): hybrid-ranked when the model is
+    /// there, by words (BM25) otherwise. Each hit carries its similarity to the question when
+    /// it is known.
+    pub fn search(&self, query: &str, k: usize, filters: &Filters) -> Result<Vec<Advice>, String> {
+        let qv = match &self.embedder {
+            Some(e) => Some(e.embed_query(query)?),
+            None => None,
+        };
+        let hits = self
+            .index
+            .search_mode(query, qv.as_deref(), k, filters, Mode::Hybrid)?;
+        Ok(hits
+            .into_iter()
+            .map(|h| Advice {
+                relevance: qv.as_deref().and_then(|q| self.similarity(q, &h.chunk.id)),
+                chunk: h.chunk,
+            })
+            .collect())
     }
 
     fn lookup(&self, query: &ResourceQuery) -> ResourceAdvice {

@@ -9,7 +9,7 @@
 //! only while that version is still current.
 
 mod convert;
-mod settings;
+pub mod settings;
 pub mod transport;
 
 use std::collections::HashMap;
