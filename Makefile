@@ -23,7 +23,7 @@ demo: build
 
 ## test: unit, end-to-end and corpus tests (release profile, shared with demo/bench).
 test: setup
-	USHER_REQUIRE_NVIM=1 $(CARGO) test --workspace --release
+	USHER_REQUIRE_NVIM=1 USHER_REQUIRE_MCP=1 $(CARGO) test --workspace --release
 
 ## bench: run the check, policy, retrieval and knowledge-index benchmarks (they print their figures).
 bench: build

@@ -59,6 +59,13 @@ model_dir=$("$repo_root/scripts/setup-model.sh" | tail -n 1) \
   || die "installing the embedding model failed (scripts/setup-model.sh, output above); without it the embedding tests print a notice and skip."
 log "ok   model: $(sed -n 's/.*"model_id": "\(.*\)".*/\1/p' "$model_dir/manifest.json") ($model_dir)"
 
+# --- MCP client for the `usher mcp` tests (required) ------------------------------
+# The official Python SDK, pinned in tests/mcp/requirements.txt, into .tools/mcp-venv
+# (scripts/setup-mcp.sh); `make test` sets USHER_REQUIRE_MCP=1 so tests/mcp.rs cannot skip.
+mcp_python=$("$repo_root/scripts/setup-mcp.sh" | tail -n 1) \
+  || die "installing the MCP client for the usher mcp tests failed (scripts/setup-mcp.sh, output above)."
+log "ok   mcp client: $("$mcp_python" -c 'import importlib.metadata as m; print("mcp", m.version("mcp"))') ($mcp_python)"
+
 # --- Installs for later capabilities -------------------------------------------
 # >>> LATER CAPABILITIES: add installs here (each step idempotent, into .tools/) <<<
 #   - editor tests: npm ci in editors/vscode

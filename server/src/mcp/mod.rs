@@ -8,6 +8,7 @@
 //! written is not answered.
 
 pub mod audit;
+pub mod framing;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
@@ -109,12 +110,28 @@ pub fn run(args: McpArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        // stdin → framing (malformed lines answered here) → service → stdout.
+        let (service_in, to_service) = tokio::io::duplex(1 << 20);
+        let (service_out, from_service) = tokio::io::duplex(1 << 20);
+        let (replies, replies_rx) = tokio::sync::mpsc::channel(64);
+        let input = tokio::spawn(framing::filter_input(
+            tokio::io::stdin(),
+            to_service,
+            replies,
+        ));
+        let output = tokio::spawn(framing::write_output(
+            from_service,
+            replies_rx,
+            tokio::io::stdout(),
+        ));
         let running = server
-            .serve(rmcp::transport::stdio())
+            .serve((service_in, service_out))
             .await
             .map_err(|e| anyhow::anyhow!("MCP initialization failed: {e}"))?;
         eprintln!("usher mcp: ready in {:.0?}", started.elapsed());
         let reason = running.waiting().await?;
+        input.abort();
+        let _ = output.await;
         eprintln!("usher mcp: stopped ({reason:?})");
         Ok::<_, anyhow::Error>(())
     })?;

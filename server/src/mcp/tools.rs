@@ -748,7 +748,18 @@ impl Workspace {
                 .iter()
                 .map(|p| p.name.as_str())
                 .collect();
-            let close = crate::schema::suggest::suggest(name, names, 3);
+            // Names that contain what was asked for, then the closest spellings.
+            let mut close: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|n| !name.is_empty() && n.contains(name))
+                .take(3)
+                .collect();
+            for n in crate::schema::suggest::suggest(name, names.iter().copied(), 3) {
+                if close.len() < 3 && !close.contains(&n) {
+                    close.push(n);
+                }
+            }
             return Err(format!(
                 "no policy `{}`{}; list_policies lists them",
                 a.name,
