@@ -188,7 +188,42 @@ impl Advisor {
         {
             return hit;
         }
-        let advice = Arc::new(self.lookup(&query));
+        let qv = self
+            .embedder
+            .as_ref()
+            .and_then(|e| e.embed_query(&query.text).ok());
+        let advice = self.lookup(&query, qv);
+        self.remember(query, advice)
+    }
+
+    /// Looks up several resources at once (one run of the model for all their queries), so
+    /// that [`Advisor::for_resource`] finds them cached: for a file of many resources.
+    pub fn prefetch(&self, resources: &[Json]) {
+        let mut queries: Vec<ResourceQuery> = resources
+            .iter()
+            .map(resource_query)
+            .filter(|q| !q.text.is_empty())
+            .collect();
+        if let Ok(cache) = self.resources.lock() {
+            queries.retain(|q| !cache.contains_key(q));
+        }
+        queries.dedup();
+        if queries.len() < 2 {
+            return;
+        }
+        let vectors = self.embedder.as_ref().and_then(|e| {
+            let texts: Vec<&str> = queries.iter().map(|q| q.text.as_str()).collect();
+            e.embed_queries(&texts).ok()
+        });
+        for (i, q) in queries.into_iter().enumerate() {
+            let qv = vectors.as_ref().and_then(|v| v.get(i).cloned());
+            let advice = self.lookup(&q, qv);
+            self.remember(q, advice);
+        }
+    }
+
+    fn remember(&self, query: ResourceQuery, advice: ResourceAdvice) -> Arc<ResourceAdvice> {
+        let advice = Arc::new(advice);
         if let Ok(mut cache) = self.resources.lock() {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
@@ -218,12 +253,8 @@ impl Advisor {
             .collect())
     }
 
-    fn lookup(&self, query: &ResourceQuery) -> ResourceAdvice {
+    fn lookup(&self, query: &ResourceQuery, qv: Option<Vec<f32>>) -> ResourceAdvice {
         let filters = query.filters();
-        let qv = self
-            .embedder
-            .as_ref()
-            .and_then(|e| e.embed_query(&query.text).ok());
         // Kinds are left out: the resource's own kind (and its other versions) would top the
         // list, and hovering `kind` shows its schema already.
         let hits = self

@@ -305,6 +305,16 @@ impl Embedder {
             .ok_or_else(|| "the model returned no vector".to_string())
     }
 
+    /// The vectors of several queries (as [`Embedder::embed_query`]) in one run of the model:
+    /// cheaper than one run each.
+    pub fn embed_queries(&self, queries: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+        let mut out = Vec::with_capacity(queries.len());
+        for batch in queries.chunks(BATCH_SIZE) {
+            self.embed_batch(&self.query_tokenizer, batch, &mut out)?;
+        }
+        Ok(out)
+    }
+
     fn embed_batch(
         &self,
         tokenizer: &Tokenizer,

@@ -423,6 +423,16 @@ impl Workspace {
             f.fixes = fixes;
             located.push((at, f));
         }
+        if let Some(adv) = &analyzer.knowledge {
+            let all: Vec<Json> = file
+                .docs
+                .iter()
+                .filter_map(|d| d.root())
+                .filter(|r| r.get("kind").is_some() && r.get("apiVersion").is_some())
+                .map(|r| r.to_json())
+                .collect();
+            adv.prefetch(&all);
+        }
         let mut resources = Vec::new();
         for doc in &file.docs {
             for f in analyzer.knowledge_findings(doc).iter() {

@@ -1,0 +1,486 @@
+//! Benchmark of `usher mcp` as an agent sees it: the real binary over stdio (JSON-RPC lines),
+//! on a copy of the demo workspace with its knowledge index (embedded when the model is
+//! installed). Prints figures; asserts nothing.
+//!
+//! - start: process spawn to the `initialize` answer, and to the first `search_policies`
+//!   answer (the knowledge index opened, the model loaded);
+//! - `check_manifest` on a 200-line manifest (six resources): a new manifest each call (every
+//!   resource analysed and looked up in the knowledge index anew), one resource edited each
+//!   call (what an agent's fix-and-recheck loop sends), and the same manifest again;
+//! - `search_policies`: varied questions, hybrid ranking with the query embedding.
+//!
+//! Latencies are round trips (write the request, read the answer); the server-side part is
+//! read from the audit log (`durationMs`).
+//!
+//! Run: `cargo bench -p usher --bench mcp` (or `make bench`); `USHER_BENCH_NO_MODEL=1` for an
+//! index without vectors (BM25 only).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as Json, json};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The embedding model, unless `USHER_BENCH_NO_MODEL=1` asks for BM25 only.
+fn model() -> Option<PathBuf> {
+    let dir = root().join(".tools/model");
+    let off = std::env::var("USHER_BENCH_NO_MODEL").is_ok_and(|v| v == "1");
+    (!off && dir.join("manifest.json").is_file()).then_some(dir)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() == ".usher" {
+            continue;
+        }
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+struct Server {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    next_id: i64,
+}
+
+impl Server {
+    fn start(ws: &Path, audit: &Path) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_usher"));
+        cmd.args(["mcp", "--audit-log"])
+            .arg(audit)
+            .current_dir(ws)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(model) = model() {
+            cmd.env("USHER_MODEL_DIR", model);
+        }
+        let mut child = cmd.spawn().expect("usher mcp starts");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Server {
+            child,
+            stdin,
+            stdout,
+            next_id: 0,
+        }
+    }
+
+    fn request(&mut self, method: &str, params: Json) -> Json {
+        self.next_id += 1;
+        let id = self.next_id;
+        let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let mut line = serde_json::to_vec(&msg).unwrap();
+        line.push(b'\n');
+        self.stdin.write_all(&line).unwrap();
+        self.stdin.flush().unwrap();
+        let mut buf = String::new();
+        loop {
+            buf.clear();
+            if self.stdout.read_line(&mut buf).unwrap() == 0 {
+                panic!("usher mcp closed its output");
+            }
+            let v: Json = serde_json::from_str(&buf).unwrap();
+            if v["id"] == id {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    fn initialize(&mut self) {
+        self.request(
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "bench", "version": "0"}}),
+        );
+        let note = b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n";
+        self.stdin.write_all(note).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn tool(&mut self, name: &str, arguments: Json) -> Json {
+        let r = self.request("tools/call", json!({"name": name, "arguments": arguments}));
+        assert_ne!(r["isError"], true, "{name}: {r}");
+        r
+    }
+
+    fn stop(mut self) {
+        drop(self.stdin);
+        let _ = self.child.wait();
+    }
+}
+
+/// A 200-line manifest: a Deployment with two containers, its Service, ConfigMap,
+/// HorizontalPodAutoscaler and PodDisruptionBudget. `n` changes names and values in every
+/// resource; `edit` changes one value of the Deployment only (an agent's next attempt).
+fn manifest(n: usize, edit: usize) -> String {
+    let mut s = format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: orders-{n}
+  namespace: shop
+  labels:
+    app.kubernetes.io/name: orders-{n}
+    app.kubernetes.io/part-of: shop
+    app.kubernetes.io/version: \"1.{n}.0\"
+  annotations:
+    owner: team-orders
+spec:
+  replicas: {r}
+  revisionHistoryLimit: 5
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxSurge: 1
+      maxUnavailable: 0
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: orders-{n}
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: orders-{n}
+        app.kubernetes.io/part-of: shop
+    spec:
+      serviceAccountName: orders
+      securityContext:
+        runAsNonRoot: true
+        seccompProfile:
+          type: RuntimeDefault
+      containers:
+        - name: api
+          image: registry.example.com/shop/orders:1.{n}.0
+          imagePullPolicy: IfNotPresent
+          ports:
+            - name: http
+              containerPort: 8080
+            - name: metrics
+              containerPort: 9090
+          env:
+            - name: LOG_LEVEL
+              value: level-{edit}
+            - name: DB_HOST
+              valueFrom:
+                configMapKeyRef:
+                  name: orders-{n}-config
+                  key: db.host
+            - name: DB_PASSWORD
+              valueFrom:
+                secretKeyRef:
+                  name: orders-db
+                  key: password
+          resources:
+            requests:
+              cpu: 250m
+              memory: 256Mi
+            limits:
+              memory: 512Mi
+          livenessProbe:
+            httpGet:
+              path: /healthz
+              port: http
+            periodSeconds: 10
+          readinessProbe:
+            httpGet:
+              path: /ready
+              port: http
+            periodSeconds: 5
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities:
+              drop: [ALL]
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+        - name: proxy
+          image: registry.example.com/shop/proxy:2.{n}
+          ports:
+            - name: proxy
+              containerPort: 8443
+          resources:
+            requests:
+              cpu: 50m
+              memory: 64Mi
+            limits:
+              memory: 128Mi
+          livenessProbe:
+            tcpSocket:
+              port: proxy
+          readinessProbe:
+            tcpSocket:
+              port: proxy
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities:
+              drop: [ALL]
+      volumes:
+        - name: tmp
+          emptyDir: {{}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: orders-{n}
+  namespace: shop
+  labels:
+    app.kubernetes.io/name: orders-{n}
+    app.kubernetes.io/part-of: shop
+spec:
+  type: ClusterIP
+  selector:
+    app.kubernetes.io/name: orders-{n}
+  ports:
+    - name: http
+      port: 80
+      targetPort: http
+    - name: metrics
+      port: 9090
+      targetPort: metrics
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: orders-{n}-config
+  namespace: shop
+data:
+  db.host: orders-db.shop.svc
+  db.port: \"5432\"
+  cache.ttl: \"{n}s\"
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: orders-{n}
+  namespace: shop
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: orders-{n}
+  minReplicas: 2
+  maxReplicas: 10
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: 70
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: orders-{n}
+  namespace: shop
+spec:
+  minAvailable: 1
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: orders-{n}
+",
+        r = 2 + n % 3
+    );
+    // Pad with config entries to 200 lines.
+    let mut i = 0;
+    while s.lines().count() < 200 {
+        s = s.replacen(
+            "  db.host:",
+            &format!("  feature.{i}: \"{}\"\n  db.host:", (n + i) % 2 == 0),
+            1,
+        );
+        i += 1;
+    }
+    s
+}
+
+const QUESTIONS: &[&str] = &[
+    "which region can a postgres database run in",
+    "must containers run as root",
+    "image tag latest",
+    "who approves exceptions to the policies",
+    "resource limits for memory",
+    "liveness and readiness probes",
+    "can I use hostPath volumes",
+    "privileged containers",
+    "default namespace",
+    "required labels for deployments",
+    "read only root filesystem",
+    "drop all capabilities",
+    "host network and host ports",
+    "backups for databases",
+    "pod security standards restricted",
+    "how do we deploy on friday",
+    "public ingress needs approval",
+    "TLS certificates for services",
+    "which registry can images come from",
+    "replicas for production services",
+];
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn summary(label: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    println!(
+        "  {label}: p50 {:.2?}, p99 {:.2?}, max {:.2?} ({} calls)",
+        pct(&samples, 0.5),
+        pct(&samples, 0.99),
+        samples[samples.len() - 1],
+        samples.len()
+    );
+}
+
+/// Server-side durations of `tool` from the audit log.
+fn audited(audit: &Path, tool: &str, skip: usize) -> Vec<Duration> {
+    std::fs::read_to_string(audit)
+        .unwrap()
+        .lines()
+        .skip(skip)
+        .filter_map(|l| serde_json::from_str::<Json>(l).ok())
+        .filter(|e| e["tool"] == tool)
+        .map(|e| Duration::from_secs_f64(e["durationMs"].as_f64().unwrap() / 1e3))
+        .collect()
+}
+
+fn audit_lines(audit: &Path) -> usize {
+    std::fs::read_to_string(audit)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+fn main() {
+    let ws_dir = tempfile::Builder::new()
+        .prefix("usher-mcp-bench-")
+        .tempdir()
+        .unwrap();
+    let ws = ws_dir.path();
+    copy_dir(&root().join("fixtures/demo"), ws);
+    let mut index = Command::new(env!("CARGO_BIN_EXE_usher"));
+    index.args(["index", "--quiet"]).current_dir(ws);
+    let embedded = model().is_some();
+    if let Some(model) = model() {
+        index.env("USHER_MODEL_DIR", model);
+    }
+    assert!(index.status().unwrap().success(), "usher index");
+    let audit = ws.join("audit.jsonl");
+    println!(
+        "usher mcp on the demo workspace ({})",
+        if embedded {
+            "index with vectors: hybrid ranking"
+        } else {
+            "no embedding model: BM25 only"
+        }
+    );
+
+    // Start: spawn → initialize answered; → first search answered (index and model loaded).
+    let mut init = Vec::new();
+    let mut first = Vec::new();
+    for _ in 0..10 {
+        let t = Instant::now();
+        let mut s = Server::start(ws, &audit);
+        s.initialize();
+        init.push(t.elapsed());
+        s.tool(
+            "search_policies",
+            json!({"query": "image tag latest", "k": 5}),
+        );
+        first.push(t.elapsed());
+        s.stop();
+    }
+    println!("start:");
+    summary("spawn → initialize answered", init);
+    summary("spawn → first search_policies answered", first);
+
+    let mut s = Server::start(ws, &audit);
+    s.initialize();
+    s.tool("search_policies", json!({"query": "warm up", "k": 5}));
+
+    let text = manifest(0, 0);
+    println!(
+        "check_manifest on a {}-line manifest ({} resources, {} findings):",
+        text.lines().count(),
+        text.matches("\nkind: ").count() + 1,
+        s.tool("check_manifest", json!({"yaml": text}))["structuredContent"]["findings"]
+            .as_array()
+            .map_or(0, Vec::len)
+    );
+    let before = audit_lines(&audit);
+    let mut changed = Vec::new();
+    for n in 1..=200 {
+        let yaml = manifest(n, 0);
+        let t = Instant::now();
+        s.tool("check_manifest", json!({"yaml": yaml}));
+        changed.push(t.elapsed());
+    }
+    summary(
+        "a new manifest each call (6 new resources), round trip",
+        changed,
+    );
+    summary(
+        "a new manifest each call, in the server",
+        audited(&audit, "check_manifest", before),
+    );
+    let before = audit_lines(&audit);
+    let mut edited = Vec::new();
+    for e in 1..=200 {
+        let yaml = manifest(0, e);
+        let t = Instant::now();
+        s.tool("check_manifest", json!({"yaml": yaml}));
+        edited.push(t.elapsed());
+    }
+    summary(
+        "the Deployment edited each call (1 changed resource), round trip",
+        edited,
+    );
+    summary(
+        "the Deployment edited each call, in the server",
+        audited(&audit, "check_manifest", before),
+    );
+    let before = audit_lines(&audit);
+    let mut same = Vec::new();
+    for _ in 0..300 {
+        let t = Instant::now();
+        s.tool("check_manifest", json!({"yaml": text}));
+        same.push(t.elapsed());
+    }
+    summary("same manifest again, round trip", same);
+    summary(
+        "same manifest again, in the server",
+        audited(&audit, "check_manifest", before),
+    );
+
+    println!("search_policies ({} questions × 10):", QUESTIONS.len());
+    let before = audit_lines(&audit);
+    let mut search = Vec::new();
+    for _ in 0..10 {
+        for q in QUESTIONS {
+            let t = Instant::now();
+            s.tool("search_policies", json!({"query": q, "k": 5}));
+            search.push(t.elapsed());
+        }
+    }
+    summary("round trip", search);
+    summary("in the server", audited(&audit, "search_policies", before));
+    s.stop();
+}
