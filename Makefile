@@ -20,6 +20,8 @@ demo: build
 	cd fixtures/demo && ../../$(USHER) search -k 3 "which region can I run a postgres database in?"
 	@echo "==> usher check --explain fixtures/demo/databases  (the written rules and policies behind each resource)"
 	$(USHER) check --explain fixtures/demo/databases || test $$? -eq 1
+	@echo "==> usher mcp  (an AI agent's session over MCP: search the rules, check a manifest, re-check the fixed YAML; scripts/mcp-demo.py)"
+	python3 scripts/mcp-demo.py $(USHER)
 
 ## test: unit, end-to-end and corpus tests (release profile, shared with demo/bench).
 test: setup

@@ -305,7 +305,10 @@ spec:
     while s.lines().count() < 200 {
         s = s.replacen(
             "  db.host:",
-            &format!("  feature.{i}: \"{}\"\n  db.host:", (n + i).is_multiple_of(2)),
+            &format!(
+                "  feature.{i}: \"{}\"\n  db.host:",
+                (n + i).is_multiple_of(2)
+            ),
             1,
         );
         i += 1;

@@ -477,8 +477,14 @@ impl Workspace {
                 f.message,
                 f.code
             ));
-            for fix in f.fixes.iter().filter(|x| x.preferred) {
-                out.push_str(&format!("  fix: {}\n", fix.title));
+            match f.fixes.iter().find(|x| x.preferred) {
+                Some(fix) => out.push_str(&format!("  fix: {}\n", fix.title)),
+                None if !f.fixes.is_empty() => {
+                    let titles: Vec<&str> =
+                        f.fixes.iter().take(3).map(|x| x.title.as_str()).collect();
+                    out.push_str(&format!("  fixes to choose from: {}\n", titles.join(" | ")));
+                }
+                None => {}
             }
             for r in &f.related {
                 out.push_str(&format!("  note: {}\n", r.message));
@@ -496,13 +502,15 @@ impl Workspace {
         }
         Ok(Output {
             summary: format!(
-                "{} findings ({errors} errors, {warnings} warnings), {} resources{}",
-                located.len(),
-                analysis.resources,
+                "{} ({}, {}), {}{}",
+                count_of(located.len(), "finding"),
+                count_of(errors, "error"),
+                count_of(warnings, "warning"),
+                count_of(analysis.resources, "resource"),
                 if fixed.applied.is_empty() {
                     String::new()
                 } else {
-                    format!(", {} fixes", fixed.applied.len())
+                    format!(", {}", count_of(fixed.applied.len(), "fix"))
                 }
             ),
             structured: json!({
@@ -805,6 +813,12 @@ impl Workspace {
             text,
         })
     }
+}
+
+/// `1 finding`, `2 findings`; `1 fix`, `2 fixes`.
+fn count_of(n: usize, what: &str) -> String {
+    let plural = if what.ends_with('x') { "es" } else { "s" };
+    format!("{n} {what}{}", if n == 1 { "" } else { plural })
 }
 
 /// Longest chunk text returned by the search tools.
