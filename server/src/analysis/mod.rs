@@ -2,6 +2,7 @@
 //! content. Protocol-free: the CLI, the language server and the MCP server convert its output.
 
 pub mod context;
+pub mod hardening;
 pub mod ide;
 mod policy_fix;
 pub mod skeleton;

@@ -135,7 +135,15 @@ impl Analyzer {
             ) {
                 (Some(p), _) => vec![p],
                 (None, Some(Json::Array(ps))) => ps.iter().collect(),
-                _ => continue,
+                _ => {
+                    // No pattern to repair from (podSecurity, deny, foreach): the fewest
+                    // hardening remedies that make the rule pass.
+                    if let Some(fix) = self.hardening_fix(policy, rname, body, root, &json, finding)
+                    {
+                        out.push(fix);
+                    }
+                    continue;
+                }
             };
             for pattern in patterns {
                 if crate::policy::vars::has_vars(pattern) {
@@ -162,6 +170,63 @@ impl Analyzer {
             }
         }
         out
+    }
+}
+
+impl Analyzer {
+    /// A fix from [`super::hardening::REMEDIES`] for rule `rname` of `policy`: one remedy if one
+    /// is enough, else all that change the resource, less those the rule passes without.
+    fn hardening_fix(
+        &self,
+        policy: &Policy,
+        rname: &str,
+        body: &str,
+        root: &Node,
+        json: &Json,
+        finding: &Finding,
+    ) -> Option<Fix> {
+        use super::hardening::{REMEDIES, apply};
+        let passes = |r: &Json| {
+            evaluate(policy, r, &self.policy_options)
+                .iter()
+                .any(|o| o.rule == rname && o.status == Status::Pass)
+        };
+        let useful: Vec<usize> = (0..REMEDIES.len())
+            .filter(|&i| apply(json, &REMEDIES[i]).is_some())
+            .collect();
+        let with = |chosen: &[usize]| {
+            let mut r = json.clone();
+            for &i in chosen {
+                if let Some(next) = apply(&r, &REMEDIES[i]) {
+                    r = next;
+                }
+            }
+            r
+        };
+        let chosen: Vec<usize> = match useful.iter().find(|&&i| passes(&with(&[i]))) {
+            Some(&one) => vec![one],
+            None => {
+                if useful.is_empty() || !passes(&with(&useful)) {
+                    return None;
+                }
+                let mut keep = useful.clone();
+                for i in useful {
+                    let without: Vec<usize> = keep.iter().copied().filter(|&k| k != i).collect();
+                    if passes(&with(&without)) {
+                        keep = without;
+                    }
+                }
+                keep
+            }
+        };
+        let repaired = with(&chosen);
+        let edits = edits_to(body, root, &repaired)?;
+        let what: Vec<&str> = chosen.iter().map(|&i| REMEDIES[i].title).collect();
+        Some(Fix {
+            title: format!("Fix {}: {}", finding.code, what.join(", ")),
+            edits,
+            preferred: true,
+        })
     }
 }
 
