@@ -473,10 +473,10 @@ fn main() {
         audited(&audit, "check_manifest", before),
     );
 
-    println!("search_policies ({} questions × 10):", QUESTIONS.len());
+    println!("search_policies ({} questions × 25):", QUESTIONS.len());
     let before = audit_lines(&audit);
     let mut search = Vec::new();
-    for _ in 0..10 {
+    for _ in 0..25 {
         for q in QUESTIONS {
             let t = Instant::now();
             s.tool("search_policies", json!({"query": q, "k": 5}));

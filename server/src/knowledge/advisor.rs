@@ -197,7 +197,8 @@ impl Advisor {
     }
 
     /// Looks up several resources at once (one run of the model for all their queries), so
-    /// that [`Advisor::for_resource`] finds them cached: for a file of many resources.
+    /// that [`Advisor::for_resource`] finds them cached: for a file of many resources, or
+    /// beside other work.
     pub fn prefetch(&self, resources: &[Json]) {
         let mut queries: Vec<ResourceQuery> = resources
             .iter()
@@ -208,7 +209,7 @@ impl Advisor {
             queries.retain(|q| !cache.contains_key(q));
         }
         queries.dedup();
-        if queries.len() < 2 {
+        if queries.is_empty() {
             return;
         }
         let vectors = self.embedder.as_ref().and_then(|e| {

@@ -414,25 +414,31 @@ impl Workspace {
             });
         }
         let file = YamlFile::parse(text);
-        let analysis = analyzer.analyze_parsed(text, &file);
+        // The knowledge lookups (one run of the embedding model for the resources not seen
+        // before) go on beside the analysis.
+        let (analysis, located) = std::thread::scope(|scope| {
+            if let Some(adv) = &analyzer.knowledge {
+                let all: Vec<Json> = file
+                    .docs
+                    .iter()
+                    .filter_map(|d| d.root())
+                    .filter(|r| r.get("kind").is_some() && r.get("apiVersion").is_some())
+                    .map(|r| r.to_json())
+                    .collect();
+                scope.spawn(move || adv.prefetch(&all));
+            }
+            let analysis = analyzer.analyze_parsed(text, &file);
+            let mut located: Vec<(usize, Finding)> = Vec::new();
+            for (at, f) in analysis.iter() {
+                let fixes = analyzer.fixes_for(text, &file, at, f);
+                let mut f = crate::analysis::shift(f, at);
+                f.fixes = fixes;
+                located.push((at, f));
+            }
+            (analysis, located)
+        });
+        let mut located = located;
         let index = LineIndex::new(text);
-        let mut located: Vec<(usize, Finding)> = Vec::new();
-        for (at, f) in analysis.iter() {
-            let fixes = analyzer.fixes_for(text, &file, at, f);
-            let mut f = crate::analysis::shift(f, at);
-            f.fixes = fixes;
-            located.push((at, f));
-        }
-        if let Some(adv) = &analyzer.knowledge {
-            let all: Vec<Json> = file
-                .docs
-                .iter()
-                .filter_map(|d| d.root())
-                .filter(|r| r.get("kind").is_some() && r.get("apiVersion").is_some())
-                .map(|r| r.to_json())
-                .collect();
-            adv.prefetch(&all);
-        }
         let mut resources = Vec::new();
         for doc in &file.docs {
             for f in analyzer.knowledge_findings(doc).iter() {
