@@ -117,7 +117,7 @@ impl Analyzer {
     }
 
     /// The resource of a document as JSON (None when it is not one).
-    fn resource_json(doc: &YamlDocument) -> Option<serde_json::Value> {
+    pub fn resource_json(doc: &YamlDocument) -> Option<serde_json::Value> {
         let root = doc.root()?;
         let is_resource = root.get("kind").is_some() && root.get("apiVersion").is_some();
         is_resource.then(|| root.to_json())

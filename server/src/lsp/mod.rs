@@ -398,6 +398,22 @@ async fn analysis_loop(client: Client, state: Arc<State>, uri: Uri) {
                 let latest = latest?;
                 let (text, index, file) = knowledge_snap;
                 let conv = Conv::new(&text, &index, encoding);
+                // The resources not looked up yet, embedded a batch at a time (one run of the
+                // model per batch instead of one per resource).
+                if let Some(adv) = &knowledge_analyzer.knowledge {
+                    let new: Vec<serde_json::Value> = file
+                        .docs
+                        .iter()
+                        .filter(|d| !knowledge_analyzer.knowledge_cached(d))
+                        .filter_map(Analyzer::resource_json)
+                        .collect();
+                    for batch in new.chunks(16) {
+                        if latest.load(Ordering::SeqCst) != version {
+                            return None;
+                        }
+                        adv.prefetch(batch);
+                    }
+                }
                 let mut extra = Vec::new();
                 for d in &file.docs {
                     if latest.load(Ordering::SeqCst) != version {
