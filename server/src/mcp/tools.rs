@@ -541,7 +541,10 @@ impl Workspace {
                     .map(KindInfo::api_version)
                     .collect();
                 if versions.is_empty() {
-                    let names: Vec<&str> = catalog.kinds.iter().map(|k| k.kind.as_str()).collect();
+                    let mut names: Vec<&str> =
+                        catalog.kinds.iter().map(|k| k.kind.as_str()).collect();
+                    names.sort_unstable();
+                    names.dedup();
                     let close = crate::schema::suggest::suggest(&a.kind, names, 3);
                     return Err(format!(
                         "no kind `{}` is known{}; find_kinds finds kinds by what they are for",
