@@ -60,6 +60,9 @@ struct State {
     docs: Mutex<HashMap<Uri, Doc>>,
     analyzer: RwLock<Arc<Analyzer>>,
     settings: RwLock<Settings>,
+    /// Reloads run one at a time, in the order they were asked for: an older one finishing
+    /// last would put back the settings it read.
+    reloading: tokio::sync::Mutex<()>,
     encoding: RwLock<PositionEncoding>,
     snippets: RwLock<bool>,
     /// Client capabilities that decide what we ask of the client.
@@ -102,6 +105,7 @@ pub fn run() -> anyhow::Result<()> {
                     Default::default(),
                 ))),
                 settings: RwLock::new(Settings::default()),
+                reloading: tokio::sync::Mutex::new(()),
                 encoding: RwLock::new(PositionEncoding::Utf16),
                 snippets: RwLock::new(false),
                 caps: RwLock::new(ClientFlags::default()),
@@ -180,6 +184,7 @@ impl Backend {
     /// Loads the configuration (file, initializationOptions, workspace/configuration) and
     /// rebuilds the analyzer.
     async fn reload(&self, from_client: Option<Json>) {
+        let _one_at_a_time = self.state.reloading.lock().await;
         let roots = self.state.roots.read().unwrap().clone();
         let init = self.state.init_options.read().unwrap().clone();
         let source = SettingsSource {
