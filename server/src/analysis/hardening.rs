@@ -98,30 +98,38 @@ fn set(map: &mut Map<String, Json>, key: &str, value: Json) -> bool {
     true
 }
 
-fn run_as_non_root(spec: &mut Map<String, Json>) -> bool {
-    let mut changed = set(object(spec, "securityContext"), "runAsNonRoot", json!(true));
+/// Sets `key` to `value` in every container's securityContext; true when one changed.
+fn set_in_containers(spec: &mut Map<String, Json>, key: &str, value: Json) -> bool {
+    let mut changed = false;
     for c in containers(spec) {
-        // A container's own `false` overrides the Pod's `true`.
+        changed |= set(object(c, "securityContext"), key, value.clone());
+    }
+    changed
+}
+
+/// Replaces `key: from` by `key: to` in the containers' securityContexts that have it; true
+/// when one changed.
+fn replace_in_containers(spec: &mut Map<String, Json>, key: &str, from: Json, to: Json) -> bool {
+    let mut changed = false;
+    for c in containers(spec) {
         if let Some(sc) = c.get_mut("securityContext").and_then(Json::as_object_mut)
-            && sc.get("runAsNonRoot") == Some(&json!(false))
+            && sc.get(key) == Some(&from)
         {
-            sc.insert("runAsNonRoot".into(), json!(true));
+            sc.insert(key.into(), to.clone());
             changed = true;
         }
     }
     changed
 }
 
+fn run_as_non_root(spec: &mut Map<String, Json>) -> bool {
+    let pod = set(object(spec, "securityContext"), "runAsNonRoot", json!(true));
+    // A container's own `false` overrides the Pod's `true`.
+    replace_in_containers(spec, "runAsNonRoot", json!(false), json!(true)) | pod
+}
+
 fn no_privilege_escalation(spec: &mut Map<String, Json>) -> bool {
-    let mut changed = false;
-    for c in containers(spec) {
-        changed |= set(
-            object(c, "securityContext"),
-            "allowPrivilegeEscalation",
-            json!(false),
-        );
-    }
-    changed
+    set_in_containers(spec, "allowPrivilegeEscalation", json!(false))
 }
 
 fn drop_all_capabilities(spec: &mut Map<String, Json>) -> bool {
@@ -167,28 +175,11 @@ fn seccomp_runtime_default(spec: &mut Map<String, Json>) -> bool {
 }
 
 fn not_privileged(spec: &mut Map<String, Json>) -> bool {
-    let mut changed = false;
-    for c in containers(spec) {
-        if let Some(sc) = c.get_mut("securityContext").and_then(Json::as_object_mut)
-            && sc.get("privileged") == Some(&json!(true))
-        {
-            sc.insert("privileged".into(), json!(false));
-            changed = true;
-        }
-    }
-    changed
+    replace_in_containers(spec, "privileged", json!(true), json!(false))
 }
 
 fn read_only_root(spec: &mut Map<String, Json>) -> bool {
-    let mut changed = false;
-    for c in containers(spec) {
-        changed |= set(
-            object(c, "securityContext"),
-            "readOnlyRootFilesystem",
-            json!(true),
-        );
-    }
-    changed
+    set_in_containers(spec, "readOnlyRootFilesystem", json!(true))
 }
 
 fn no_host_namespaces(spec: &mut Map<String, Json>) -> bool {

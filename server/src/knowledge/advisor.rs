@@ -205,10 +205,12 @@ impl Advisor {
             .map(resource_query)
             .filter(|q| !q.text.is_empty())
             .collect();
-        if let Ok(cache) = self.resources.lock() {
-            queries.retain(|q| !cache.contains_key(q));
-        }
-        queries.dedup();
+        let mut seen = std::collections::HashSet::new();
+        let cache = self.resources.lock().ok();
+        queries.retain(|q| {
+            !cache.as_ref().is_some_and(|c| c.contains_key(q)) && seen.insert(q.clone())
+        });
+        drop(cache);
         if queries.is_empty() {
             return;
         }

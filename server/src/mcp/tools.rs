@@ -323,7 +323,7 @@ impl Workspace {
                 .or_else(|| c.provenance.path.as_ref().map(|p| p.display().to_string())),
             "line": c.provenance.lines.map(|(a, _)| a),
             "kinds": c.kinds,
-            "relevance": h.relevance.map(|r| (f64::from(r) * 1000.0).round() / 1000.0),
+            "relevance": rounded(h.relevance),
         })
     }
 
@@ -369,7 +369,7 @@ impl Workspace {
                 "namespaced": info.namespaced,
                 "description": description,
                 "source": source_json(info),
-                "relevance": h.relevance.map(|r| (f64::from(r) * 1000.0).round() / 1000.0),
+                "relevance": rounded(h.relevance),
             }));
         }
         if results.is_empty() {
@@ -460,10 +460,15 @@ impl Workspace {
             count(Severity::Info) + count(Severity::Hint),
         );
         // The safe fixes applied together, when they apply cleanly.
-        let fixed = analyzer.fix_text(text);
-        let fixed_json = if fixed.applied.is_empty() {
-            Json::Null
-        } else {
+        // (Only when some finding has a preferred fix: fix_text would find none otherwise.)
+        let any_preferred = located
+            .iter()
+            .any(|(_, f)| f.fixes.iter().any(|x| x.preferred));
+        let fixed = any_preferred
+            .then(|| analyzer.fix_text(text))
+            .filter(|f| !f.applied.is_empty());
+        let applied = fixed.as_ref().map_or(0, |f| f.applied.len());
+        let fixed_json = if let Some(fixed) = fixed {
             let after = analyzer.analyze_text(&fixed.text);
             let left = |s: Severity| after.iter().filter(|(_, f)| f.severity == s).count();
             json!({
@@ -471,6 +476,8 @@ impl Workspace {
                 "applied": fixed.applied,
                 "remaining": {"errors": left(Severity::Error), "warnings": left(Severity::Warning)},
             })
+        } else {
+            Json::Null
         };
         let mut out = String::new();
         for (_, f) in &located {
@@ -513,10 +520,10 @@ impl Workspace {
                 count_of(errors, "error"),
                 count_of(warnings, "warning"),
                 count_of(analysis.resources, "resource"),
-                if fixed.applied.is_empty() {
+                if applied == 0 {
                     String::new()
                 } else {
-                    format!(", {}", count_of(fixed.applied.len(), "fix"))
+                    format!(", {}", count_of(applied, "fix"))
                 }
             ),
             structured: json!({
@@ -611,11 +618,10 @@ impl Workspace {
                 }
             }
         }
-        let described = id;
         // For a list, its items' fields.
-        let fields_of = match arena.items(described) {
+        let fields_of = match arena.items(id) {
             Some(items) => items,
-            None => described,
+            None => id,
         };
         let req = required(arena, fields_of);
         let fields: Vec<Json> = properties(arena, fields_of)
@@ -629,13 +635,13 @@ impl Workspace {
                 })
             })
             .collect();
-        let description = arena.description(described).unwrap_or_default().to_string();
-        let values = enum_values(arena, described);
-        let default = arena.default_value(described).map(scalar_text);
+        let description = arena.description(id).unwrap_or_default().to_string();
+        let values = enum_values(arena, id);
+        let default = arena.default_value(id).map(scalar_text);
         let ty = if walked.is_empty() {
             "Object".to_string()
         } else {
-            arena.type_label(described)
+            arena.type_label(id)
         };
         let path_out = dotted(&walked);
         let mut text = format!(
@@ -822,6 +828,11 @@ impl Workspace {
             text,
         })
     }
+}
+
+/// A relevance with three decimals, as the tools show it.
+fn rounded(relevance: Option<f32>) -> Option<f64> {
+    relevance.map(|r| (f64::from(r) * 1000.0).round() / 1000.0)
 }
 
 /// `1 finding`, `2 findings`; `1 fix`, `2 fixes`.
@@ -1033,7 +1044,7 @@ fn resource_json(
                     "title": h.chunk.title,
                     "summary": summary(&h.chunk, 200),
                     "provenance": provenance_line(&h.chunk),
-                    "relevance": h.relevance.map(|r| (f64::from(r) * 1000.0).round() / 1000.0),
+                    "relevance": rounded(h.relevance),
                 })
             })
             .collect(),
