@@ -3,6 +3,7 @@
 //! are `cli` and `lsp`.
 
 pub mod analysis;
+pub mod cel;
 pub mod cli;
 pub mod config;
 pub mod finding;

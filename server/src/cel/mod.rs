@@ -1,0 +1,519 @@
+//! CEL layer: the Common Expression Language as Kubernetes and Kyverno evaluate it, on the
+//! `cel` crate. One environment (standard library, optional types, the strings, lists and
+//! encoders extensions, the Kubernetes libraries in [`k8s`] and Kyverno's in [`kyverno`]);
+//! expressions compiled once and cached; variables converted from JSON once per resource and
+//! lent to every evaluation; a cost estimate checked before each evaluation, so a runaway
+//! expression is refused with a clear error as the API server's cost budget would.
+//! Knows CEL and Kubernetes values, not policies or LSP.
+
+pub mod cost;
+pub mod k8s;
+pub mod kyverno;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use cel::common::ast::{Expr, IdedExpr};
+use cel::common::value::{CowVal, Val};
+use cel::context::VariableResolver;
+use cel::objects::{Key, Map};
+pub use cel::{ExecutionError, Value};
+use serde_json::Value as Json;
+
+/// The cost budget of one evaluation: Kubernetes' per-expression runtime limit for admission
+/// policies and CRD validation rules.
+pub const COST_LIMIT: f64 = 1_000_000.0;
+
+/// Wraps a function over [`Value`]s (receiver first, for member functions) as an overload of
+/// the `cel` environment, which calls plain function pointers over its own value types.
+#[macro_export]
+macro_rules! cel_value_fn {
+    ($name:ident => $body:expr) => {
+        fn $name<'b, 'v>(
+            args: Vec<::cel::common::value::CowVal<'b, 'v>>,
+        ) -> Result<::cel::common::value::CowVal<'b, 'v>, ::cel::ExecutionError> {
+            let vals = args
+                .iter()
+                .map(|a| ::cel::Value::try_from(a.as_ref()))
+                .collect::<Result<Vec<::cel::Value>, ::cel::ExecutionError>>()?;
+            let f: fn(&[::cel::Value]) -> Result<::cel::Value, ::cel::ExecutionError> = $body;
+            let out = f(&vals)?;
+            let boxed: Box<dyn ::cel::common::value::Val> = out.try_into()?;
+            Ok(::cel::common::value::CowVal::from(boxed))
+        }
+    };
+}
+
+/// A function error with the function's name, as the `cel` crate words it.
+pub fn fn_error(function: &str, message: impl ToString) -> ExecutionError {
+    ExecutionError::function_error(function, message)
+}
+
+/// The shared environment.
+pub fn env() -> &'static Arc<cel::Env> {
+    static ENV: OnceLock<Arc<cel::Env>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = cel::Env::stdlib();
+        // The extensions and libraries are registered once, on a fresh environment: a failure
+        // is a programming error (a name declared twice), caught by the tests below.
+        let steps: [(&str, fn(&mut cel::Env) -> Result<(), cel::DeclarationError>); 5] = [
+            ("strings", cel::extensions::strings),
+            ("lists", cel::extensions::lists),
+            ("encoders", cel::extensions::encoders),
+            ("kubernetes", k8s::register),
+            ("kyverno", kyverno::register),
+        ];
+        for (name, step) in steps {
+            if let Err(e) = step(&mut env) {
+                eprintln!("usher: the CEL {name} library could not be registered: {e}");
+            }
+        }
+        Arc::new(env)
+    })
+}
+
+/// Why an expression could not give a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CelError {
+    /// The expression does not parse.
+    Compile(String),
+    /// Evaluation failed (no such key, no such overload, a function's error, …).
+    Eval(String),
+    /// The estimated cost exceeds [`COST_LIMIT`].
+    Cost(String),
+    /// The expression needs data only a cluster or a registry has.
+    Unsupported(String),
+}
+
+impl std::fmt::Display for CelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CelError::Compile(m) => write!(f, "compilation failed: {m}"),
+            CelError::Eval(m) | CelError::Cost(m) | CelError::Unsupported(m) => f.write_str(m),
+        }
+    }
+}
+
+/// A compiled expression.
+#[derive(Debug)]
+pub struct Compiled {
+    pub source: String,
+    program: cel::Program,
+}
+
+impl Compiled {
+    pub fn expression(&self) -> &IdedExpr {
+        self.program.expression()
+    }
+}
+
+/// Compiles an expression, or returns it from the cache (expressions are compiled once).
+pub fn compile(source: &str) -> Result<Arc<Compiled>, CelError> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Result<Arc<Compiled>, CelError>>>> =
+        OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(source) {
+        return hit.clone();
+    }
+    let result = env()
+        .compile(source)
+        .map(|program| {
+            Arc::new(Compiled {
+                source: source.to_string(),
+                program,
+            })
+        })
+        .map_err(|e| CelError::Compile(one_line(&e.to_string())));
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    // Bounded: edited policies compile new expressions; old ones are dropped wholesale.
+    if map.len() >= 8192 {
+        map.clear();
+    }
+    map.insert(source.to_string(), result.clone());
+    result
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The variables of an evaluation: converted once, lent to every expression evaluated with them.
+#[derive(Default)]
+pub struct Vars {
+    vals: HashMap<String, Box<dyn Val>>,
+    /// The JSON of each variable given as JSON, for the cost estimate's sizes.
+    json: HashMap<String, Arc<Json>>,
+}
+
+impl std::fmt::Debug for Vars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vars")
+            .field("names", &self.vals.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Vars {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Binds `name` to a JSON value.
+    pub fn set_json(&mut self, name: &str, value: &Json) {
+        self.bind(name, to_value(value), value.clone());
+    }
+
+    /// Binds `name` to a CEL value.
+    pub fn set_value(&mut self, name: &str, value: Value) {
+        let json = to_json(&value);
+        self.bind(name, value, json);
+    }
+
+    fn bind(&mut self, name: &str, value: Value, json: Json) {
+        match Box::<dyn Val>::try_from(value) {
+            Ok(v) => {
+                self.vals.insert(name.to_string(), v);
+                self.json.insert(name.to_string(), Arc::new(json));
+            }
+            Err(_) => self.remove(name),
+        }
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.vals.contains_key(name)
+    }
+
+    /// The JSON a variable was given as, when it was.
+    pub fn json(&self, name: &str) -> Option<&Json> {
+        self.json.get(name).map(|j| &**j)
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.vals.remove(name);
+        self.json.remove(name);
+    }
+}
+
+impl VariableResolver for Vars {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        self.vals
+            .get(variable)
+            .map(|v| CowVal::from(v.as_ref() as &dyn Val))
+    }
+}
+
+/// Evaluates a compiled expression with the variables, after checking its estimated cost.
+pub fn eval(compiled: &Compiled, vars: &Vars) -> Result<Value, CelError> {
+    let estimate = cost::estimate(compiled.expression(), vars);
+    if estimate > COST_LIMIT {
+        return Err(CelError::Cost(format!(
+            "operation cancelled: the estimated cost of this expression ({}) exceeds the \
+             budget of {} (as the API server would stop it)",
+            estimate.round() as u64,
+            COST_LIMIT as u64
+        )));
+    }
+    let mut ctx = cel::Context::with_env(env().clone());
+    ctx.set_variable_resolver(vars);
+    compiled.program.execute(&ctx).map_err(|e| match e {
+        ExecutionError::FunctionError { function, message }
+            if message.starts_with(kyverno::UNSUPPORTED) =>
+        {
+            CelError::Unsupported(format!(
+                "{function}: {}",
+                message.trim_start_matches(kyverno::UNSUPPORTED).trim()
+            ))
+        }
+        other => CelError::Eval(describe(&other)),
+    })
+}
+
+/// Compiles and evaluates in one step.
+pub fn eval_str(source: &str, vars: &Vars) -> Result<Value, CelError> {
+    eval(&*compile(source)?, vars)
+}
+
+/// An evaluation error worded for a person.
+fn describe(e: &ExecutionError) -> String {
+    match e {
+        ExecutionError::NoSuchKey(k) => format!("no such key: {k}"),
+        ExecutionError::UndeclaredReference(r) => format!("undeclared reference to '{r}'"),
+        ExecutionError::FunctionError { function, message } => format!("{function}: {message}"),
+        other => one_line(&other.to_string()),
+    }
+}
+
+/// JSON → CEL: integers stay `int` (as Kubernetes' int64 fields), other numbers `double`.
+pub fn to_value(json: &Json) -> Value {
+    match json {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Value::Int(i),
+            (None, Some(u)) => Value::UInt(u),
+            _ => Value::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        Json::String(s) => Value::String(Arc::new(s.clone())),
+        Json::Array(items) => Value::List(Arc::new(items.iter().map(to_value).collect())),
+        Json::Object(m) => Value::Map(Map {
+            map: Arc::new(
+                m.iter()
+                    .map(|(k, v)| (Key::String(Arc::new(k.clone())), to_value(v)))
+                    .collect(),
+            ),
+        }),
+    }
+}
+
+/// CEL → JSON (for messages, variables shown to people and values handed back to policies).
+pub fn to_json(value: &Value) -> Json {
+    match value {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Int(i) => Json::from(*i),
+        Value::UInt(u) => Json::from(*u),
+        Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Json::Number)
+            .unwrap_or(Json::Null),
+        Value::String(s) => Json::String(s.to_string()),
+        Value::Bytes(b) => Json::String(String::from_utf8_lossy(b).into_owned()),
+        Value::List(items) => Json::Array(items.iter().map(to_json).collect()),
+        Value::Map(m) => {
+            let mut entries: Vec<(String, Json)> = m
+                .map
+                .iter()
+                .map(|(k, v)| (key_string(k), to_json(v)))
+                .collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Json::Object(entries.into_iter().collect())
+        }
+        Value::Duration(d) => Json::String(format!("{}s", d.num_milliseconds() as f64 / 1000.0)),
+        Value::Timestamp(t) => Json::String(t.to_rfc3339()),
+        Value::Opaque(o) => match o.downcast_ref::<cel::objects::OptionalValue>() {
+            Some(opt) => opt.value().map(to_json).unwrap_or(Json::Null),
+            None => Json::String(o.runtime_type_name().to_string()),
+        },
+        other => Json::String(format!("{other:?}")),
+    }
+}
+
+fn key_string(k: &Key) -> String {
+    match k {
+        Key::String(s) => s.to_string(),
+        Key::Int(i) => i.to_string(),
+        Key::Uint(u) => u.to_string(),
+        Key::Bool(b) => b.to_string(),
+    }
+}
+
+/// A value as text, as CEL's `string()` would give it (for messages).
+pub fn display(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.to_string(),
+        other => match to_json(other) {
+            Json::String(s) => s,
+            j => j.to_string(),
+        },
+    }
+}
+
+/// The path (below the variable `root`) that an expression reads first, in evaluation order:
+/// where a finding is best placed. A comprehension's variable stands for the list it ranges
+/// over (`object.spec.containers.all(c, c.image…)` reads `spec.containers` first).
+pub fn first_read(compiled: &Compiled, root: &str) -> Option<Vec<String>> {
+    let mut scopes: Vec<(String, Vec<String>)> = Vec::new();
+    first_read_in(compiled.expression(), root, &mut scopes)
+}
+
+fn chain(e: &IdedExpr) -> Option<(String, Vec<String>)> {
+    match &e.expr {
+        Expr::Ident(name) => Some((name.clone(), Vec::new())),
+        Expr::Select(s) => {
+            let (root, mut path) = chain(&s.operand)?;
+            path.push(s.field.clone());
+            Some((root, path))
+        }
+        // `a.?b` is a call of `_?._`, `a[k]` of `_[_]` with a literal key.
+        Expr::Call(c)
+            if c.func_name == "_?._" || c.func_name == "_[?_]" || c.func_name == "_[_]" =>
+        {
+            let (root, mut path) = chain(c.args.first()?)?;
+            match &c.args.get(1)?.expr {
+                Expr::Literal(cel::common::ast::LiteralValue::String(s)) => {
+                    path.push(s.to_string())
+                }
+                Expr::Literal(cel::common::ast::LiteralValue::Int(i)) => path.push(i.to_string()),
+                _ => return Some((root, path)),
+            }
+            Some((root, path))
+        }
+        _ => None,
+    }
+}
+
+fn resolve_root(
+    name: &str,
+    path: Vec<String>,
+    root: &str,
+    scopes: &[(String, Vec<String>)],
+) -> Option<Vec<String>> {
+    if let Some((_, base)) = scopes.iter().rev().find(|(v, _)| v == name) {
+        let mut full = base.clone();
+        full.extend(path);
+        return Some(full);
+    }
+    (name == root).then_some(path)
+}
+
+fn first_read_in(
+    e: &IdedExpr,
+    root: &str,
+    scopes: &mut Vec<(String, Vec<String>)>,
+) -> Option<Vec<String>> {
+    if let Some((name, path)) = chain(e) {
+        return resolve_root(&name, path, root, scopes);
+    }
+    match &e.expr {
+        Expr::Call(c) => {
+            if matches!(c.func_name.as_str(), "_?._" | "_[?_]" | "_[_]")
+                && let Some(p) = c.args.first().and_then(|a| first_read_in(a, root, scopes))
+            {
+                return Some(p);
+            }
+            if let Some(t) = &c.target
+                && let Some(p) = first_read_in(t, root, scopes)
+            {
+                return Some(p);
+            }
+            c.args.iter().find_map(|a| first_read_in(a, root, scopes))
+        }
+        Expr::Comprehension(comp) => {
+            let range = first_read_in(&comp.iter_range, root, scopes);
+            if let Some(r) = &range {
+                // The loop variable stands for the list (an item's own fields lie below it).
+                scopes.push((comp.iter_var.clone(), r.clone()));
+                if let Some(v2) = &comp.iter_var2 {
+                    scopes.push((v2.clone(), r.clone()));
+                }
+            }
+            let inner = first_read_in(&comp.loop_step, root, scopes)
+                .or_else(|| first_read_in(&comp.loop_cond, root, scopes));
+            if range.is_some() {
+                scopes.pop();
+                if comp.iter_var2.is_some() {
+                    scopes.pop();
+                }
+            }
+            // Deeper is more specific when it lies below the range; else the range itself.
+            match (range, inner) {
+                (Some(r), Some(i)) if i.starts_with(&r) => Some(i),
+                (Some(r), _) => Some(r),
+                (None, i) => i.or_else(|| first_read_in(&comp.result, root, scopes)),
+            }
+        }
+        Expr::List(l) => l
+            .elements
+            .iter()
+            .find_map(|x| first_read_in(x, root, scopes)),
+        Expr::Map(m) => m.entries.iter().find_map(|entry| match &entry.expr {
+            cel::common::ast::EntryExpr::MapEntry(me) => first_read_in(&me.key, root, scopes)
+                .or_else(|| first_read_in(&me.value, root, scopes)),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+/// A JSON pointer (`/spec/containers/0`) from path segments.
+pub fn pointer(path: &[String]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        out.push('/');
+        out.push_str(&seg.replace('~', "~0").replace('/', "~1"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vars(object: Json) -> Vars {
+        let mut v = Vars::new();
+        v.set_json("object", &object);
+        v
+    }
+
+    #[test]
+    fn evaluates_with_json_variables_and_optionals() {
+        let v = vars(json!({"spec": {"containers": [{"name": "a", "image": "nginx:1"}], "n": 3}}));
+        let t = |e: &str| eval_str(e, &v).unwrap();
+        assert_eq!(
+            t("object.spec.containers.all(c, c.image.contains(':'))"),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            t("object.spec.?hostNetwork.orValue(false)"),
+            Value::Bool(false)
+        );
+        assert_eq!(t("object.spec.n + 1"), Value::Int(4));
+        assert_eq!(t("has(object.spec.hostPID)"), Value::Bool(false));
+        assert!(matches!(
+            eval_str("object.spec.missing", &v),
+            Err(CelError::Eval(m)) if m.contains("missing")
+        ));
+        assert!(matches!(
+            eval_str("object.(", &v),
+            Err(CelError::Compile(_))
+        ));
+    }
+
+    #[test]
+    fn compiled_once() {
+        let a = compile("1 + 1 == 2").unwrap();
+        let b = compile("1 + 1 == 2").unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let j = json!({"a": [1, 2.5, "x", null, true], "b": {"c": -3}});
+        assert_eq!(to_json(&to_value(&j)), j);
+    }
+
+    #[test]
+    fn runaway_expression_is_refused() {
+        let v = vars(json!({"spec": {}}));
+        let e = "lists.range(1000).all(a, lists.range(1000).all(b, lists.range(1000).all(c, a + b + c >= 0)))";
+        assert!(
+            matches!(eval_str(e, &v), Err(CelError::Cost(_))),
+            "{:?}",
+            eval_str(e, &v)
+        );
+        // The same shape over small lists is fine.
+        let e = "lists.range(10).all(a, lists.range(10).all(b, a + b >= 0))";
+        assert_eq!(eval_str(e, &v), Ok(Value::Bool(true)));
+    }
+
+    #[test]
+    fn first_read_follows_comprehension_variables() {
+        let c = compile("object.spec.containers.all(c, c.image.endsWith(':latest'))").unwrap();
+        assert_eq!(
+            first_read(&c, "object"),
+            Some(vec!["spec".into(), "containers".into(), "image".into()])
+        );
+        let c = compile("has(object.metadata.labels) && 'app' in object.metadata.labels").unwrap();
+        assert_eq!(
+            first_read(&c, "object"),
+            Some(vec!["metadata".into(), "labels".into()])
+        );
+        let c = compile("object.spec.?hostNetwork.orValue(false) == false").unwrap();
+        assert_eq!(
+            first_read(&c, "object"),
+            Some(vec!["spec".into(), "hostNetwork".into()])
+        );
+        let c = compile("self.replicas <= self.maxReplicas").unwrap();
+        assert_eq!(first_read(&c, "self"), Some(vec!["replicas".into()]));
+    }
+}
