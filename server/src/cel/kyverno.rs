@@ -187,6 +187,23 @@ fn parse_service_account(args: &[Value]) -> Result<Value, cel::ExecutionError> {
     Ok(Value::Map(Map { map: Arc::new(map) }))
 }
 
+/// `x.orValue(y)` on a value that is not optional gives `x`: the policy library writes
+/// `container.securityContext.capabilities.add.orValue([])` after a presence test, and Kyverno
+/// evaluates it so.
+fn or_value_plain(args: &[Value]) -> Result<Value, cel::ExecutionError> {
+    match args {
+        [Value::Opaque(o), default] => match o.downcast_ref::<cel::objects::OptionalValue>() {
+            Some(opt) => Ok(opt.value().cloned().unwrap_or_else(|| default.clone())),
+            None => Ok(Value::Opaque(o.clone())),
+        },
+        [this, _] => Ok(this.clone()),
+        _ => Err(cel::ExecutionError::invalid_argument_count(
+            1,
+            args.len().saturating_sub(1),
+        )),
+    }
+}
+
 fn time_now(_: &[Value]) -> Result<Value, cel::ExecutionError> {
     Ok(Value::Timestamp(chrono::Utc::now().fixed_offset()))
 }
@@ -196,6 +213,7 @@ cel_value_fn!(resource_list_fn => resource_list);
 cel_value_fn!(needs_network_fn => needs_network);
 cel_value_fn!(parse_service_account_fn => parse_service_account);
 cel_value_fn!(time_now_fn => time_now);
+cel_value_fn!(or_value_plain_fn => or_value_plain);
 
 pub fn register(env: &mut cel::Env) -> Result<(), cel::DeclarationError> {
     let d = || DYN_TYPE;
@@ -247,6 +265,13 @@ pub fn register(env: &mut cel::Env) -> Result<(), cel::DeclarationError> {
         "kyverno_parse_service_account",
         vec![d()],
         parse_service_account_fn,
+    )?;
+    env.add_member_overload(
+        super::OR_VALUE,
+        "usher_or_value",
+        d(),
+        vec![d()],
+        or_value_plain_fn,
     )?;
     env.add_overload("time.now", "kyverno_time_now", vec![], time_now_fn)?;
     Ok(())
@@ -331,6 +356,14 @@ mod tests {
             eval_str("time.now() > timestamp('2020-01-01T00:00:00Z')", &v),
             Ok(Value::Bool(true))
         );
+    }
+
+    #[test]
+    fn or_value_on_plain_values_gives_the_value() {
+        let v = vars();
+        assert_eq!(eval_str("[1, 2].orValue([]).size()", &v), Ok(Value::Int(2)));
+        assert_eq!(eval_str("{'a': 1}.?b.orValue(3)", &v), Ok(Value::Int(3)));
+        assert_eq!(eval_str("{'a': 1}.?a.orValue(3)", &v), Ok(Value::Int(1)));
     }
 
     #[test]

@@ -98,12 +98,61 @@ impl std::fmt::Display for CelError {
 #[derive(Debug)]
 pub struct Compiled {
     pub source: String,
-    program: cel::Program,
+    /// The program's expression, with `orValue` calls routed to usher's overload (the crate
+    /// dispatches `orValue` on any receiver to its optional-only overload, which fails on plain
+    /// values; Kyverno's evaluation gives the plain value back).
+    expr: IdedExpr,
 }
 
 impl Compiled {
     pub fn expression(&self) -> &IdedExpr {
-        self.program.expression()
+        &self.expr
+    }
+}
+
+/// The name `orValue` calls are routed to (see [`Compiled`]).
+pub const OR_VALUE: &str = "usherOrValue";
+
+fn reroute(e: &mut IdedExpr) {
+    match &mut e.expr {
+        Expr::Call(c) => {
+            if c.func_name == "orValue" && c.target.is_some() && c.args.len() == 1 {
+                c.func_name = OR_VALUE.to_string();
+            }
+            if let Some(t) = c.target.as_deref_mut() {
+                reroute(t);
+            }
+            c.args.iter_mut().for_each(reroute);
+        }
+        Expr::Comprehension(comp) => {
+            for x in [
+                &mut comp.iter_range,
+                &mut comp.accu_init,
+                &mut comp.loop_cond,
+                &mut comp.loop_step,
+                &mut comp.result,
+            ] {
+                reroute(x);
+            }
+        }
+        Expr::List(l) => l.elements.iter_mut().for_each(reroute),
+        Expr::Map(m) => {
+            for entry in &mut m.entries {
+                if let cel::common::ast::EntryExpr::MapEntry(me) = &mut entry.expr {
+                    reroute(&mut me.key);
+                    reroute(&mut me.value);
+                }
+            }
+        }
+        Expr::Select(s) => reroute(&mut s.operand),
+        Expr::Struct(st) => {
+            for entry in &mut st.entries {
+                if let cel::common::ast::EntryExpr::StructField(f) = &mut entry.expr {
+                    reroute(&mut f.value);
+                }
+            }
+        }
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
     }
 }
 
@@ -118,9 +167,11 @@ pub fn compile(source: &str) -> Result<Arc<Compiled>, CelError> {
     let result = env()
         .compile(source)
         .map(|program| {
+            let mut expr = program.expression().clone();
+            reroute(&mut expr);
             Arc::new(Compiled {
                 source: source.to_string(),
-                program,
+                expr,
             })
         })
         .map_err(|e| CelError::Compile(one_line(&e.to_string())));
@@ -215,7 +266,7 @@ pub fn eval(compiled: &Compiled, vars: &Vars) -> Result<Value, CelError> {
     }
     let mut ctx = cel::Context::with_env(env().clone());
     ctx.set_variable_resolver(vars);
-    compiled.program.execute(&ctx).map_err(|e| match e {
+    Value::resolve(&compiled.expr, &ctx).map_err(|e| match e {
         ExecutionError::FunctionError { function, message }
             if message.starts_with(kyverno::UNSUPPORTED) =>
         {
@@ -239,7 +290,7 @@ fn describe(e: &ExecutionError) -> String {
         ExecutionError::NoSuchKey(k) => format!("no such key: {k}"),
         ExecutionError::UndeclaredReference(r) => format!("undeclared reference to '{r}'"),
         ExecutionError::FunctionError { function, message } => format!("{function}: {message}"),
-        other => one_line(&other.to_string()),
+        other => one_line(&other.to_string()).replace(OR_VALUE, "orValue"),
     }
 }
 

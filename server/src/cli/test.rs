@@ -127,6 +127,8 @@ struct Values {
     namespaces: HashMap<String, serde_json::Map<String, Json>>,
     /// The test's PolicyExceptions (its `exceptions` files).
     exceptions: std::sync::Arc<Vec<crate::policy::exception::PolicyException>>,
+    /// Resources for CEL's `resource.Get`/`resource.List` and parameters.
+    cel_resources: std::sync::Arc<Vec<Json>>,
 }
 
 fn map_of(v: Option<&Json>) -> HashMap<String, Json> {
@@ -207,11 +209,14 @@ pub fn run_test(path: &Path) -> Result<Vec<Checked>, String> {
         .ok_or_else(|| format!("{}: no cli.kyverno.io Test", path.display()))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut policies: Vec<Policy> = Vec::new();
+    let mut bindings: Vec<Json> = Vec::new();
     let mut other_policy_kinds: HashMap<String, String> = HashMap::new();
     for p in str_list(test.get("policies")) {
         let file = dir.join(&p);
         for doc in read_docs(&file)? {
-            if policy::is_kyverno_policy(&doc) {
+            if crate::policy::cel_policy::is_binding(&doc) {
+                bindings.push(doc);
+            } else if policy::is_policy(&doc) {
                 policies.push(
                     policy::from_json(&doc, &file)
                         .map_err(|e| format!("{}: {e}", file.display()))?,
@@ -224,6 +229,7 @@ pub fn run_test(path: &Path) -> Result<Vec<Checked>, String> {
             }
         }
     }
+    crate::policy::cel_policy::attach_bindings(&mut policies, &bindings);
     let mut exceptions = Vec::new();
     for e in str_list(test.get("exceptions")) {
         let file = dir.join(&e);
@@ -249,6 +255,28 @@ pub fn run_test(path: &Path) -> Result<Vec<Checked>, String> {
         None => Values::default(),
     };
     values.exceptions = exceptions;
+    // What CEL's resource.Get/List and policy parameters are answered from: the test's context
+    // file (`spec.resources`) and its resources.
+    let mut locals: Vec<Json> = Vec::new();
+    if let Some(c) = test.get("context").and_then(Json::as_str) {
+        for doc in read_docs(&dir.join(c))? {
+            if let Some(items) = doc.pointer("/spec/resources").and_then(Json::as_array) {
+                locals.extend(items.iter().cloned());
+            }
+        }
+    }
+    locals.extend(resources.iter().cloned());
+    values.cel_resources = std::sync::Arc::new(locals);
+    // The request's user (`userinfo: userinfo.yaml`, a cli.kyverno.io UserInfo).
+    if let Some(u) = test.get("userinfo").and_then(Json::as_str) {
+        for doc in read_docs(&dir.join(u))? {
+            for key in ["userInfo", "roles", "clusterRoles"] {
+                if let Some(v) = doc.get(key) {
+                    values.global.insert(format!("request.{key}"), v.clone());
+                }
+            }
+        }
+    }
     let mut out = Vec::new();
     for row in test
         .get("results")
@@ -281,11 +309,9 @@ pub fn run_test(path: &Path) -> Result<Vec<Checked>, String> {
             names.push(r.to_string());
         }
         let unsupported_row = [
-            "isValidatingPolicy",
             "isMutatingPolicy",
             "isMUtatingPolicy",
             "isGeneratingPolicy",
-            "isValidatingAdmissionPolicy",
             "isDeletingPolicy",
         ]
         .iter()
@@ -300,7 +326,24 @@ pub fn run_test(path: &Path) -> Result<Vec<Checked>, String> {
                 .is_some()
                 .then(|| "generate expectations are not evaluated yet".to_string())
         });
-        let policy = policies.iter().find(|p| p.name == pname);
+        // Several policies may share a name (a ClusterPolicy and its ValidatingPolicy twin):
+        // the row's kind of policy and its rule decide.
+        let wants_cel_kind = ["isValidatingPolicy", "isValidatingAdmissionPolicy"]
+            .iter()
+            .any(|k| row.get(*k).and_then(Json::as_bool) == Some(true));
+        let policy = policies
+            .iter()
+            .filter(|p| p.name == pname)
+            .find(|p| {
+                p.is_cel_kind() == wants_cel_kind
+                    && (wants_cel_kind
+                        || p.rules.iter().any(|r| {
+                            r.name == rname
+                                || format!("autogen-{}", r.name) == rname
+                                || format!("autogen-cronjob-{}", r.name) == rname
+                        }))
+            })
+            .or_else(|| policies.iter().find(|p| p.name == pname));
         let rule = policy.and_then(|p| {
             p.rules.iter().find(|r| {
                 r.name == rname
@@ -308,9 +351,10 @@ pub fn run_test(path: &Path) -> Result<Vec<Checked>, String> {
                     || format!("autogen-cronjob-{}", r.name) == rname
             })
         });
-        let rule_type = match rule {
-            Some(r) => r.rule_type.as_str().to_string(),
-            None => match other_policy_kinds.get(&pname) {
+        let rule_type = match (policy, rule) {
+            (Some(p), Some(_)) if p.is_cel_kind() => p.kind.clone(),
+            (_, Some(r)) => r.rule_type.as_str().to_string(),
+            _ => match other_policy_kinds.get(&pname) {
                 Some(k) => k.clone(),
                 None => "unknown".into(),
             },
@@ -411,6 +455,7 @@ fn check(
             default_namespace: None,
             exceptions: values.exceptions.clone(),
             background_scan: false,
+            cel_resources: values.cel_resources.clone(),
         };
         let outcomes = engine::evaluate(policy, target, &opts);
         let o = outcomes

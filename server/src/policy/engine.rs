@@ -88,6 +88,9 @@ pub struct EvalOptions {
     /// Evaluate as Kyverno's background scan (existing resources, PolicyReports) rather than
     /// at admission: policies with `background: false` are left out.
     pub background_scan: bool,
+    /// Resources known locally that CEL's `resource.Get`/`resource.List` and policy
+    /// parameters (`paramRef`) are answered from (a test's context and resources).
+    pub cel_resources: std::sync::Arc<Vec<Json>>,
 }
 
 /// The PolicyException that makes a rule skip on this resource, if any.
@@ -190,6 +193,17 @@ fn evaluate_rules(
         if res_ns != ns {
             return;
         }
+    }
+    if policy.is_cel_kind() {
+        let rule = &policy.rules[0];
+        for (action, (status, message, pointer)) in
+            super::cel_policy::evaluate_policy(policy, resource, opts)
+        {
+            let mut o = outcome(policy, rule, &rule.name, status, message, pointer);
+            o.action = action;
+            out.push(o);
+        }
+        return;
     }
     let base = || base.get_or_init(|| request_context(resource, opts)).clone();
     let controllers = policy.autogen_controllers();
@@ -556,7 +570,8 @@ fn evaluate_rule(
         | RuleType::AnyPattern
         | RuleType::Deny
         | RuleType::Foreach
-        | RuleType::PodSecurity => {}
+        | RuleType::PodSecurity
+        | RuleType::Cel => {}
         other => {
             return outcome(
                 policy,
@@ -595,6 +610,22 @@ fn evaluate_rule(
                 );
             }
         }
+    }
+    if rule.rule_type == RuleType::Cel {
+        // Autogen: the rule sees the Pod of the controller's template.
+        let template = name
+            .starts_with("autogen-")
+            .then(|| super::cel_policy::template_pointer(object))
+            .flatten();
+        let pod = template.map(|t| super::cel_policy::pod_of(object, t));
+        let input = super::cel_policy::Input::new(
+            object,
+            pod.as_ref().unwrap_or(object),
+            template.unwrap_or(""),
+            opts,
+        );
+        let (status, msg, pointer) = super::cel_policy::evaluate_validate_cel(raw, &input);
+        return outcome(policy, rule, name, status, msg, pointer);
     }
     let validate = raw.get("validate").unwrap_or(&Json::Null);
     let message = validate.get("message").and_then(Json::as_str).unwrap_or("");

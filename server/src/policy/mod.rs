@@ -2,6 +2,7 @@
 //! resources and evaluated locally (pattern, anyPattern, deny, foreach, preconditions), with
 //! Kyverno's own wording. Knows Kubernetes and Kyverno, not LSP.
 
+pub mod cel_policy;
 pub mod conditions;
 pub mod engine;
 pub mod exception;
@@ -44,6 +45,16 @@ pub struct Policy {
     pub raw: Json,
     /// The Pod controllers its rules are generated for, worked out once.
     pub controllers: std::sync::OnceLock<Vec<&'static str>>,
+    /// For a ValidatingAdmissionPolicy: its ValidatingAdmissionPolicyBindings.
+    pub bindings: Vec<Json>,
+}
+
+impl Policy {
+    /// Whether this is a CEL policy kind (ValidatingPolicy, ValidatingAdmissionPolicy) rather
+    /// than a Kyverno ClusterPolicy/Policy.
+    pub fn is_cel_kind(&self) -> bool {
+        self.kind == "ValidatingPolicy" || self.kind == "ValidatingAdmissionPolicy"
+    }
 }
 
 impl Policy {
@@ -169,8 +180,80 @@ pub fn is_kyverno_policy(doc: &Json) -> bool {
     api.starts_with("kyverno.io/") && (kind == "ClusterPolicy" || kind == "Policy")
 }
 
+/// Whether a document is a policy this layer evaluates: Kyverno ClusterPolicy/Policy,
+/// ValidatingPolicy or ValidatingAdmissionPolicy.
+pub fn is_policy(doc: &Json) -> bool {
+    is_kyverno_policy(doc) || cel_policy::is_cel_policy(doc)
+}
+
+/// A ValidatingPolicy or ValidatingAdmissionPolicy: one CEL rule (named after nothing: these
+/// kinds have no rules), its action from `validationActions`.
+fn cel_kind_from_json(doc: &Json, path: &Path) -> Result<Policy, String> {
+    let kind = doc
+        .get("kind")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let meta = doc.get("metadata").cloned().unwrap_or(Json::Null);
+    let name = meta
+        .get("name")
+        .and_then(Json::as_str)
+        .ok_or("the policy has no metadata.name")?
+        .to_string();
+    let spec = doc
+        .get("spec")
+        .ok_or_else(|| format!("policy {name} has no spec"))?;
+    if spec.get("validations").and_then(Json::as_array).is_none() {
+        return Err(format!("{kind} {name} has no spec.validations"));
+    }
+    for (i, v) in spec["validations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if v.get("expression").and_then(Json::as_str).is_none() {
+            return Err(format!("{kind} {name}: validations[{i}] has no expression"));
+        }
+    }
+    let action = match spec.get("validationActions").and_then(Json::as_array) {
+        Some(a) if !a.iter().any(|x| x.as_str() == Some("Deny")) => FailureAction::Audit,
+        _ => FailureAction::Enforce,
+    };
+    Ok(Policy {
+        kind,
+        namespace: None,
+        annotations: meta
+            .get("annotations")
+            .and_then(Json::as_object)
+            .cloned()
+            .unwrap_or_default(),
+        action,
+        background: spec
+            .pointer("/evaluation/background/enabled")
+            .and_then(Json::as_bool)
+            .unwrap_or(true),
+        rules: vec![Rule {
+            name: String::new(),
+            raw: spec.clone(),
+            rule_type: RuleType::Cel,
+            action: None,
+            autogen: Default::default(),
+            kinds: Default::default(),
+        }],
+        name,
+        path: path.to_path_buf(),
+        raw: doc.clone(),
+        controllers: Default::default(),
+        bindings: Vec::new(),
+    })
+}
+
 /// Builds a policy from its JSON document.
 pub fn from_json(doc: &Json, path: &Path) -> Result<Policy, String> {
+    if cel_policy::is_cel_policy(doc) {
+        return cel_kind_from_json(doc, path);
+    }
     let kind = doc
         .get("kind")
         .and_then(Json::as_str)
@@ -232,6 +315,7 @@ pub fn from_json(doc: &Json, path: &Path) -> Result<Policy, String> {
         path: path.to_path_buf(),
         raw: doc.clone(),
         controllers: Default::default(),
+        bindings: Vec::new(),
     })
 }
 
@@ -240,6 +324,8 @@ pub fn from_json(doc: &Json, path: &Path) -> Result<Policy, String> {
 pub struct PolicySet {
     pub policies: Vec<Policy>,
     pub exceptions: Vec<exception::PolicyException>,
+    /// ValidatingAdmissionPolicyBindings (attached to their policies once all are loaded).
+    pub bindings: Vec<Json>,
 }
 
 /// Reads the Kyverno policies of a file (other documents are ignored).
@@ -275,8 +361,10 @@ pub fn load_file_set(path: &Path) -> Result<PolicySet, PolicyLoadError> {
         }
         let Some(root) = doc.root() else { continue };
         let json = root.to_json();
-        if is_kyverno_policy(&json) {
+        if is_policy(&json) {
             out.policies.push(from_json(&json, path).map_err(err)?);
+        } else if cel_policy::is_binding(&json) {
+            out.bindings.push(json);
         } else if exception::is_exception(&json) {
             out.exceptions
                 .push(exception::from_json(&json, path).map_err(err)?);
@@ -298,6 +386,7 @@ pub fn load_paths_set(paths: &[PathBuf]) -> (PolicySet, Vec<PolicyLoadError>) {
     let mut add = |s: PolicySet| {
         set.policies.extend(s.policies);
         set.exceptions.extend(s.exceptions);
+        set.bindings.extend(s.bindings);
     };
     for p in paths {
         if p.is_dir() {
@@ -318,10 +407,11 @@ pub fn load_paths_set(paths: &[PathBuf]) -> (PolicySet, Vec<PolicyLoadError>) {
             }
         } else {
             match load_file_set(p) {
-                Ok(s) if s.policies.is_empty() && s.exceptions.is_empty() => {
+                Ok(s) if s.policies.is_empty() && s.exceptions.is_empty() && s.bindings.is_empty() => {
                     errors.push(PolicyLoadError {
                         path: p.clone(),
-                        message: "no Kyverno ClusterPolicy, Policy or PolicyException in this file"
+                        message: "no Kyverno ClusterPolicy, Policy, ValidatingPolicy, \
+                                  ValidatingAdmissionPolicy, binding or PolicyException in this file"
                             .into(),
                     })
                 }
@@ -330,6 +420,7 @@ pub fn load_paths_set(paths: &[PathBuf]) -> (PolicySet, Vec<PolicyLoadError>) {
             }
         }
     }
+    cel_policy::attach_bindings(&mut set.policies, &set.bindings);
     (set, errors)
 }
 
@@ -405,6 +496,7 @@ pub fn from_config_set(
         PolicySet {
             policies,
             exceptions: loaded.exceptions,
+            bindings: loaded.bindings,
         },
         errors,
     )

@@ -1,0 +1,642 @@
+//! CEL policies: Kyverno `validate.cel` rules in ClusterPolicy/Policy, Kyverno's
+//! `ValidatingPolicy` (`policies.kyverno.io`) and the native `ValidatingAdmissionPolicy` with
+//! its bindings (`admissionregistration.k8s.io/v1`). Expressions run on the CEL layer with the
+//! variables admission gives them (`object`, `oldObject`, `request`, `params`,
+//! `namespaceObject`, `variables`, Kyverno's `resource`/`http`/`image`).
+
+use std::sync::Arc;
+
+use serde_json::{Value as Json, json};
+
+use super::engine::{EvalOptions, Status};
+use super::matching::selector_matches;
+use super::{FailureAction, Policy};
+use crate::cel::{self, CelError, Value, Vars};
+
+/// The result of a CEL rule: status, message, where (JSON pointer into the resource).
+pub type Verdict = (Status, String, Option<String>);
+
+/// Whether a document is a CEL policy kind this layer evaluates.
+pub fn is_cel_policy(doc: &Json) -> bool {
+    let api = doc.get("apiVersion").and_then(Json::as_str).unwrap_or("");
+    let kind = doc.get("kind").and_then(Json::as_str).unwrap_or("");
+    (api.starts_with("policies.kyverno.io/") && kind == "ValidatingPolicy")
+        || (api.starts_with("admissionregistration.k8s.io/") && kind == "ValidatingAdmissionPolicy")
+}
+
+/// Whether a document binds a ValidatingAdmissionPolicy.
+pub fn is_binding(doc: &Json) -> bool {
+    doc.get("apiVersion")
+        .and_then(Json::as_str)
+        .is_some_and(|a| a.starts_with("admissionregistration.k8s.io/"))
+        && doc.get("kind").and_then(Json::as_str) == Some("ValidatingAdmissionPolicyBinding")
+}
+
+/// Pod controllers Kyverno generates ValidatingPolicy rules for, with where their Pod
+/// template sits.
+const CONTROLLERS: &[(&str, &str)] = &[
+    ("DaemonSet", "/spec/template"),
+    ("Deployment", "/spec/template"),
+    ("Job", "/spec/template"),
+    ("StatefulSet", "/spec/template"),
+    ("ReplicaSet", "/spec/template"),
+    ("ReplicationController", "/spec/template"),
+    ("CronJob", "/spec/jobTemplate/spec/template"),
+];
+
+/// Where the Pod template of a controller sits, if `resource` is one.
+pub fn template_pointer(resource: &Json) -> Option<&'static str> {
+    let kind = resource.get("kind").and_then(Json::as_str)?;
+    CONTROLLERS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, p)| *p)
+        .filter(|p| resource.pointer(p).is_some())
+}
+
+/// The Pod a controller's template describes (what autogen rules see as `object`).
+pub fn pod_of(resource: &Json, template: &str) -> Json {
+    let t = resource.pointer(template).cloned().unwrap_or(Json::Null);
+    let mut meta = t.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    if let (Some(m), Some(ns)) = (
+        meta.as_object_mut(),
+        resource.pointer("/metadata/namespace").cloned(),
+    ) {
+        m.entry("namespace").or_insert(ns);
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta,
+        "spec": t.get("spec").cloned().unwrap_or_else(|| json!({})),
+    })
+}
+
+/// What an evaluation sees.
+pub struct Input<'a> {
+    /// The object the expressions see (the resource, or the Pod of a controller's template).
+    pub object: &'a Json,
+    /// Where `object` sits in the resource ("" or the template's pointer).
+    pub base: &'a str,
+    pub opts: &'a EvalOptions,
+    /// The admission request (with the real resource).
+    pub request: Json,
+}
+
+fn request_json(resource: &Json, object: &Json, opts: &EvalOptions) -> Json {
+    let ctx = super::engine::request_context(resource, opts);
+    let mut req = ctx.query("request").unwrap_or_else(|_| json!({}));
+    if let Some(r) = req.as_object_mut() {
+        r.insert("object".into(), object.clone());
+        let ui = r.entry("userInfo").or_insert_with(|| json!({}));
+        if let Some(ui) = ui.as_object_mut() {
+            ui.entry("username").or_insert_with(|| json!(""));
+            ui.entry("groups").or_insert_with(|| json!([]));
+        }
+        let kind = object.get("kind").and_then(Json::as_str).unwrap_or("");
+        r.insert(
+            "resource".into(),
+            json!({"resource": crate::cel::kyverno::plural(kind)}),
+        );
+    }
+    req
+}
+
+impl<'a> Input<'a> {
+    pub fn new(resource: &Json, object: &'a Json, base: &'a str, opts: &'a EvalOptions) -> Self {
+        Input {
+            object,
+            base,
+            opts,
+            request: request_json(resource, object, opts),
+        }
+    }
+
+    fn vars(&self, params: Option<&Json>) -> Vars {
+        let mut v = Vars::new();
+        let op = self
+            .request
+            .get("operation")
+            .and_then(Json::as_str)
+            .unwrap_or("CREATE");
+        v.set_json(
+            "object",
+            if op == "DELETE" {
+                &Json::Null
+            } else {
+                self.object
+            },
+        );
+        v.set_json(
+            "oldObject",
+            if op == "UPDATE" || op == "DELETE" {
+                self.object
+            } else {
+                &Json::Null
+            },
+        );
+        v.set_json("request", &self.request);
+        v.set_json("params", params.unwrap_or(&Json::Null));
+        let ns = self
+            .object
+            .pointer("/metadata/namespace")
+            .and_then(Json::as_str)
+            .unwrap_or("");
+        let ns_obj = if ns.is_empty() {
+            Json::Null
+        } else {
+            json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": ns,
+                    "labels": self.opts.request.namespace_labels.clone().unwrap_or_default(),
+                },
+            })
+        };
+        v.set_json("namespaceObject", &ns_obj);
+        v.set_value(
+            "resource",
+            crate::cel::kyverno::resource_lib(self.opts.cel_resources.as_ref().clone()),
+        );
+        for (name, value) in crate::cel::kyverno::network_libs() {
+            v.set_value(name, value);
+        }
+        v
+    }
+}
+
+/// A CEL error as a verdict.
+fn error_verdict(what: &str, e: CelError) -> Verdict {
+    match e {
+        CelError::Unsupported(m) => (
+            Status::Unsupported,
+            format!("needs cluster data: {m}"),
+            None,
+        ),
+        other => (Status::Error, format!("{what}: {other}"), None),
+    }
+}
+
+/// Evaluates `variables` (a list of `{name, expression}`) in order into the `variables` map;
+/// a variable that fails is left out (using it then fails with its name).
+fn bind_variables(list: Option<&Json>, vars: &mut Vars) -> Result<(), Verdict> {
+    let mut map = serde_json::Map::new();
+    vars.set_json("variables", &Json::Object(map.clone()));
+    for var in list.and_then(Json::as_array).into_iter().flatten() {
+        let (Some(name), Some(expr)) = (
+            var.get("name").and_then(Json::as_str),
+            var.get("expression").and_then(Json::as_str),
+        ) else {
+            continue;
+        };
+        match cel::eval_str(expr, vars) {
+            Ok(v) => {
+                map.insert(name.to_string(), cel::to_json(&v));
+                vars.set_json("variables", &Json::Object(map.clone()));
+            }
+            Err(CelError::Unsupported(m)) => {
+                return Err((
+                    Status::Unsupported,
+                    format!("needs cluster data: {m}"),
+                    None,
+                ));
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// `matchConditions`/`celPreconditions`: Some(verdict) when they stop the evaluation (skip or
+/// error), None when all hold.
+fn conditions_hold(list: Option<&Json>, vars: &Vars) -> Option<Verdict> {
+    for c in list.and_then(Json::as_array).into_iter().flatten() {
+        let Some(expr) = c.get("expression").and_then(Json::as_str) else {
+            continue;
+        };
+        let name = c.get("name").and_then(Json::as_str).unwrap_or(expr);
+        match cel::eval_str(expr, vars) {
+            Ok(Value::Bool(true)) => {}
+            Ok(Value::Bool(false)) => {
+                return Some((
+                    Status::Skip,
+                    format!("match condition {name} not met"),
+                    None,
+                ));
+            }
+            Ok(other) => {
+                return Some((
+                    Status::Error,
+                    format!(
+                        "match condition {name} must evaluate to bool, got {}",
+                        cel::display(&other)
+                    ),
+                    None,
+                ));
+            }
+            Err(e) => return Some(error_verdict(&format!("match condition {name}"), e)),
+        }
+    }
+    None
+}
+
+/// Runs `validations` (`{expression, message, messageExpression, reason}`): the first that
+/// fails decides.
+fn run_validations(list: Option<&Json>, vars: &Vars, base: &str) -> Verdict {
+    let mut failures: Vec<(String, Option<String>)> = Vec::new();
+    for val in list.and_then(Json::as_array).into_iter().flatten() {
+        let Some(expr) = val.get("expression").and_then(Json::as_str) else {
+            continue;
+        };
+        let compiled = match cel::compile(expr) {
+            Ok(c) => c,
+            Err(e) => return error_verdict(&format!("expression '{expr}'"), e),
+        };
+        match cel::eval(&compiled, vars) {
+            Ok(Value::Bool(true)) => {}
+            Ok(Value::Bool(false)) => {
+                let message = val
+                    .get("messageExpression")
+                    .and_then(Json::as_str)
+                    .and_then(|m| match cel::eval_str(m, vars) {
+                        Ok(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                        _ => None,
+                    })
+                    .or_else(|| {
+                        val.get("message")
+                            .and_then(Json::as_str)
+                            .map(|m| m.trim().to_string())
+                            .filter(|m| !m.is_empty())
+                    })
+                    .unwrap_or_else(|| format!("failed expression: {}", expr.trim()));
+                let pointer = cel::first_read(&compiled, "object")
+                    .map(|p| format!("{base}{}", cel::pointer(&p)));
+                failures.push((message, pointer));
+            }
+            Ok(other) => {
+                return (
+                    Status::Error,
+                    format!(
+                        "expression '{}' must evaluate to bool, got {}",
+                        expr.trim(),
+                        cel::display(&other)
+                    ),
+                    None,
+                );
+            }
+            // An expression that fails to evaluate denies the request, as the API server
+            // does with failurePolicy Fail (the default).
+            Err(CelError::Eval(e)) => {
+                let pointer = cel::first_read(&compiled, "object")
+                    .map(|p| format!("{base}{}", cel::pointer(&p)));
+                failures.push((format!("expression '{}' failed: {e}", expr.trim()), pointer));
+            }
+            Err(e) => return error_verdict(&format!("expression '{}'", expr.trim()), e),
+        }
+    }
+    match failures.first() {
+        None => (Status::Pass, String::new(), None),
+        Some((_, pointer)) => (
+            Status::Fail,
+            failures
+                .iter()
+                .map(|(m, _)| m.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+            pointer.clone(),
+        ),
+    }
+}
+
+/// A parameter resource from the local resources: `paramKind` + `paramRef` (name or selector).
+fn find_params(
+    kind: Option<&Json>,
+    reference: Option<&Json>,
+    object_ns: &str,
+    opts: &EvalOptions,
+) -> Result<Option<Json>, Verdict> {
+    let (Some(kind), Some(reference)) = (kind, reference) else {
+        return Ok(None);
+    };
+    let api = kind.get("apiVersion").and_then(Json::as_str).unwrap_or("");
+    let k = kind.get("kind").and_then(Json::as_str).unwrap_or("");
+    let name = reference.get("name").and_then(Json::as_str);
+    let ns = reference
+        .get("namespace")
+        .and_then(Json::as_str)
+        .unwrap_or(object_ns);
+    let found = opts.cel_resources.iter().find(|r| {
+        let s = |p: &str| r.pointer(p).and_then(Json::as_str).unwrap_or("");
+        s("/apiVersion") == api
+            && s("/kind") == k
+            && (ns.is_empty()
+                || s("/metadata/namespace").is_empty()
+                || s("/metadata/namespace") == ns)
+            && match name {
+                Some(n) => s("/metadata/name") == n,
+                None => reference.get("selector").is_none_or(|sel| {
+                    selector_matches(
+                        sel,
+                        r.pointer("/metadata/labels")
+                            .and_then(Json::as_object)
+                            .unwrap_or(&serde_json::Map::new()),
+                    )
+                }),
+            }
+    });
+    match found {
+        Some(p) => Ok(Some(p.clone())),
+        None => {
+            let action = reference
+                .get("parameterNotFoundAction")
+                .and_then(Json::as_str)
+                .unwrap_or("Deny");
+            if action == "Allow" {
+                Err((
+                    Status::Skip,
+                    "parameter resource not found (Allow)".into(),
+                    None,
+                ))
+            } else {
+                Err((
+                    Status::Unsupported,
+                    format!(
+                        "needs cluster data: parameter {k} {}{} is not among the local resources",
+                        if ns.is_empty() {
+                            String::new()
+                        } else {
+                            format!("{ns}/")
+                        },
+                        name.unwrap_or("(by selector)")
+                    ),
+                    None,
+                ))
+            }
+        }
+    }
+}
+
+/// Kyverno `validate.cel` of a ClusterPolicy/Policy rule (`celPreconditions` on the rule).
+pub fn evaluate_validate_cel(rule: &Json, input: &Input) -> Verdict {
+    let cel_block = rule.pointer("/validate/cel").unwrap_or(&Json::Null);
+    let ns = input
+        .object
+        .pointer("/metadata/namespace")
+        .and_then(Json::as_str)
+        .unwrap_or("");
+    let params = match find_params(
+        cel_block.get("paramKind"),
+        cel_block.get("paramRef"),
+        ns,
+        input.opts,
+    ) {
+        Ok(p) => p,
+        Err(v) => return v,
+    };
+    let mut vars = input.vars(params.as_ref());
+    if let Err(v) = bind_variables(cel_block.get("variables"), &mut vars) {
+        return v;
+    }
+    if let Some(v) = conditions_hold(rule.get("celPreconditions"), &vars) {
+        return match v.0 {
+            Status::Skip => (Status::Skip, "cel preconditions not met".into(), None),
+            _ => v,
+        };
+    }
+    run_validations(cel_block.get("expressions"), &vars, input.base)
+}
+
+/// Whether `rules` (`resourceRules` of matchConstraints/matchResources) select the resource.
+fn resource_rules_match(rules: Option<&Json>, resource: &Json, operation: &str) -> bool {
+    let api = resource
+        .get("apiVersion")
+        .and_then(Json::as_str)
+        .unwrap_or("");
+    let (group, version) = crate::schema::split_api_version(api);
+    let plural =
+        crate::cel::kyverno::plural(resource.get("kind").and_then(Json::as_str).unwrap_or(""));
+    let has = |list: Option<&Json>, want: &str, empty_all: bool| match list.and_then(Json::as_array)
+    {
+        None => empty_all,
+        Some(a) => a
+            .iter()
+            .filter_map(Json::as_str)
+            .any(|x| x == "*" || x.eq_ignore_ascii_case(want)),
+    };
+    rules
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .any(|r| {
+            has(r.get("apiGroups"), group, true)
+                && has(r.get("apiVersions"), version, true)
+                && has(r.get("resources"), &plural, false)
+                && has(r.get("operations"), operation, true)
+                && r.get("resourceNames")
+                    .and_then(Json::as_array)
+                    .filter(|a| !a.is_empty())
+                    .is_none_or(|names| {
+                        let n = resource
+                            .pointer("/metadata/name")
+                            .and_then(Json::as_str)
+                            .unwrap_or("");
+                        names.iter().any(|x| x.as_str() == Some(n))
+                    })
+        })
+}
+
+/// `matchConstraints` (or a binding's `matchResources`) on a resource.
+fn constraints_match(mc: &Json, resource: &Json, opts: &EvalOptions, operation: &str) -> bool {
+    if !resource_rules_match(mc.get("resourceRules"), resource, operation) {
+        return false;
+    }
+    if mc.get("excludeResourceRules").is_some()
+        && resource_rules_match(mc.get("excludeResourceRules"), resource, operation)
+    {
+        return false;
+    }
+    let empty = serde_json::Map::new();
+    if let Some(sel) = mc.get("objectSelector") {
+        let labels = resource
+            .pointer("/metadata/labels")
+            .and_then(Json::as_object)
+            .unwrap_or(&empty);
+        if !selector_matches(sel, labels) {
+            return false;
+        }
+    }
+    if let Some(sel) = mc.get("namespaceSelector") {
+        let namespaced = resource
+            .pointer("/metadata/namespace")
+            .and_then(Json::as_str)
+            .is_some_and(|n| !n.is_empty());
+        if namespaced {
+            let labels = opts.request.namespace_labels.as_ref().unwrap_or(&empty);
+            if !selector_matches(sel, labels) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn operation(opts: &EvalOptions) -> &str {
+    if opts.request.operation.is_empty() {
+        "CREATE"
+    } else {
+        &opts.request.operation
+    }
+}
+
+/// The controllers a ValidatingPolicy's autogen covers (none when turned off).
+fn autogen_kinds(policy: &Policy) -> Vec<String> {
+    if policy.kind != "ValidatingPolicy" {
+        return Vec::new();
+    }
+    if let Some(a) = policy
+        .annotations
+        .get("pod-policies.kyverno.io/autogen-controllers")
+        .and_then(Json::as_str)
+    {
+        if a.eq_ignore_ascii_case("none") {
+            return Vec::new();
+        }
+        return a.split(',').map(|s| s.trim().to_string()).collect();
+    }
+    match policy
+        .raw
+        .pointer("/spec/autogen/podControllers/controllers")
+        .and_then(Json::as_array)
+    {
+        Some(list) => list
+            .iter()
+            .filter_map(Json::as_str)
+            .filter_map(|c| {
+                CONTROLLERS
+                    .iter()
+                    .find(|(k, _)| {
+                        crate::cel::kyverno::plural(k) == c.to_ascii_lowercase()
+                            || k.eq_ignore_ascii_case(c)
+                    })
+                    .map(|(k, _)| k.to_string())
+            })
+            .collect(),
+        None => CONTROLLERS.iter().map(|(k, _)| k.to_string()).collect(),
+    }
+}
+
+/// One evaluation of a ValidatingPolicy / ValidatingAdmissionPolicy (per binding for VAPs):
+/// the action it carries and its verdict.
+pub fn evaluate_policy(
+    policy: &Policy,
+    resource: &Json,
+    opts: &EvalOptions,
+) -> Vec<(FailureAction, Verdict)> {
+    let spec = policy.raw.get("spec").unwrap_or(&Json::Null);
+    let op = operation(opts);
+    let mc = spec.get("matchConstraints").unwrap_or(&Json::Null);
+    // The resource itself, or the Pod of a controller's template (autogen).
+    let pod;
+    let (object, base): (&Json, &str) = if constraints_match(mc, resource, opts, op) {
+        (resource, "")
+    } else {
+        let kind = resource.get("kind").and_then(Json::as_str).unwrap_or("");
+        match template_pointer(resource) {
+            Some(t) if autogen_kinds(policy).iter().any(|k| k == kind) => {
+                pod = pod_of(resource, t);
+                if !constraints_match(mc, &pod, opts, op) {
+                    return Vec::new();
+                }
+                (&pod, t)
+            }
+            _ => return Vec::new(),
+        }
+    };
+    let input = Input::new(resource, object, base, opts);
+    let ns = object
+        .pointer("/metadata/namespace")
+        .and_then(Json::as_str)
+        .unwrap_or("");
+    // ValidatingAdmissionPolicy: once per binding (unbound: evaluated as a warning).
+    let mut runs: Vec<(FailureAction, Option<&Json>, Option<&Json>)> = Vec::new();
+    if policy.kind == "ValidatingAdmissionPolicy" {
+        for b in &policy.bindings {
+            let bspec = b.get("spec").unwrap_or(&Json::Null);
+            if let Some(mr) = bspec.get("matchResources")
+                && mr.get("resourceRules").is_some()
+                && !constraints_match(mr, object, opts, op)
+            {
+                continue;
+            }
+            runs.push((
+                actions(bspec.get("validationActions")),
+                bspec.get("paramRef"),
+                Some(b),
+            ));
+        }
+        if policy.bindings.is_empty() {
+            runs.push((FailureAction::Audit, None, None));
+        }
+    } else {
+        runs.push((
+            actions(spec.get("validationActions")),
+            spec.get("paramRef"),
+            None,
+        ));
+    }
+    let mut out = Vec::new();
+    for (action, param_ref, _) in runs {
+        let params = match find_params(spec.get("paramKind"), param_ref, ns, opts) {
+            Ok(p) => p,
+            Err(v) => {
+                out.push((action, v));
+                continue;
+            }
+        };
+        let mut vars = input.vars(params.as_ref());
+        if let Err(v) = bind_variables(spec.get("variables"), &mut vars) {
+            out.push((action, v));
+            continue;
+        }
+        if let Some(v) = conditions_hold(spec.get("matchConditions"), &vars) {
+            out.push((action, v));
+            continue;
+        }
+        out.push((
+            action,
+            run_validations(spec.get("validations"), &vars, base),
+        ));
+    }
+    out
+}
+
+fn actions(v: Option<&Json>) -> FailureAction {
+    let deny = v
+        .and_then(Json::as_array)
+        .is_none_or(|a| a.iter().any(|x| x.as_str() == Some("Deny")));
+    if deny {
+        FailureAction::Enforce
+    } else {
+        FailureAction::Audit
+    }
+}
+
+/// Binds the ValidatingAdmissionPolicyBindings to their policies.
+pub fn attach_bindings(policies: &mut [Policy], bindings: &[Json]) {
+    for p in policies
+        .iter_mut()
+        .filter(|p| p.kind == "ValidatingAdmissionPolicy")
+    {
+        for b in bindings {
+            if b.pointer("/spec/policyName").and_then(Json::as_str) == Some(p.name.as_str())
+                && !p.bindings.contains(b)
+            {
+                p.bindings.push(b.clone());
+            }
+        }
+    }
+}
+
+/// Resources known locally for `resource.Get` and params, shared by evaluations.
+pub type Locals = Arc<Vec<Json>>;
