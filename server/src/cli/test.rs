@@ -266,6 +266,20 @@ pub fn run_test(path: &Path) -> Result<Vec<Checked>, String> {
         }
     }
     locals.extend(resources.iter().cloned());
+    // The values file's Namespaces (`namespaces:`), for `namespaceObject` and namespace labels.
+    if let Some(v) = test.get("variables").and_then(Json::as_str) {
+        for doc in read_docs(&dir.join(v))? {
+            for ns in doc.get("namespaces").and_then(Json::as_array).into_iter().flatten() {
+                if let (Some(name), Some(labels)) = (
+                    ns.pointer("/metadata/name").and_then(Json::as_str),
+                    ns.pointer("/metadata/labels").and_then(Json::as_object),
+                ) {
+                    values.namespaces.entry(name.to_string()).or_insert_with(|| labels.clone());
+                }
+                locals.push(ns.clone());
+            }
+        }
+    }
     values.cel_resources = std::sync::Arc::new(locals);
     // The request's user (`userinfo: userinfo.yaml`, a cli.kyverno.io UserInfo).
     if let Some(u) = test.get("userinfo").and_then(Json::as_str) {
@@ -345,6 +359,10 @@ pub fn run_test(path: &Path) -> Result<Vec<Checked>, String> {
             })
             .or_else(|| policies.iter().find(|p| p.name == pname));
         let rule = policy.and_then(|p| {
+            if p.is_cel_kind() {
+                // These kinds have no named rules; a row may still name one.
+                return p.rules.first();
+            }
             p.rules.iter().find(|r| {
                 r.name == rname
                     || format!("autogen-{}", r.name) == rname

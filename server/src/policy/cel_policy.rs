@@ -142,8 +142,21 @@ impl<'a> Input<'a> {
             .pointer("/metadata/namespace")
             .and_then(Json::as_str)
             .unwrap_or("");
+        let known = self.opts.cel_resources.iter().find(|r| {
+            r.get("kind").and_then(Json::as_str) == Some("Namespace")
+                && r.pointer("/metadata/name").and_then(Json::as_str) == Some(ns)
+        });
         let ns_obj = if ns.is_empty() {
             Json::Null
+        } else if let Some(known) = known {
+            let mut n = known.clone();
+            if let (Some(labels), Some(m)) = (
+                &self.opts.request.namespace_labels,
+                n.get_mut("metadata").and_then(Json::as_object_mut),
+            ) {
+                m.entry("labels").or_insert_with(|| Json::Object(labels.clone()));
+            }
+            n
         } else {
             json!({
                 "apiVersion": "v1",
