@@ -194,6 +194,10 @@ impl<'a> Compiler<'a> {
                         message_expression: text("messageExpression"),
                         field_path: text("fieldPath"),
                         reason: text("reason"),
+                        optional_old_self: r
+                            .get("optionalOldSelf")
+                            .and_then(Json::as_bool)
+                            .unwrap_or(false),
                     })
                 })
                 .collect();

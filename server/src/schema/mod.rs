@@ -5,6 +5,7 @@ mod builtin_kinds;
 
 pub mod builtin;
 pub mod catalog;
+pub mod cel_rules;
 pub mod compile;
 pub mod deprecation;
 pub mod formats;

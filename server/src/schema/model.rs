@@ -90,6 +90,9 @@ pub struct ValidationRule {
     pub message_expression: Option<String>,
     pub field_path: Option<String>,
     pub reason: Option<String>,
+    /// Whether a transition rule (one that reads `oldSelf`) also runs on create, with
+    /// `oldSelf` bound to `optional.none()`.
+    pub optional_old_self: bool,
 }
 
 #[derive(Debug, Clone)]

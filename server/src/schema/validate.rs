@@ -52,10 +52,12 @@ impl Default for ValidationOptions {
 const MAX_ISSUES: usize = 200;
 
 pub struct Validator<'a> {
-    catalog: &'a Catalog,
+    pub(super) catalog: &'a Catalog,
     options: ValidationOptions,
     pub issues: Vec<SchemaIssue>,
-    path: Vec<String>,
+    pub(super) path: Vec<String>,
+    /// Validation rules whose compile error was reported (schema node, rule index): once each.
+    pub(super) compile_errors: Vec<(SchemaId, usize)>,
 }
 
 /// Where a value sits: its span and the span of the key that holds it (if any).
@@ -71,6 +73,7 @@ impl<'a> Validator<'a> {
             options,
             issues: Vec::new(),
             path: Vec::new(),
+            compile_errors: Vec::new(),
         }
     }
 
@@ -110,7 +113,7 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn report(
+    pub(super) fn report(
         &mut self,
         code: &'static str,
         severity: Severity,
@@ -143,6 +146,8 @@ impl<'a> Validator<'a> {
         let arena = &self.catalog.arena;
         let sid = arena.resolve(id);
         let s = arena.get(sid);
+        let first_issue = self.issues.len();
+        let has_rules = !s.validations.is_empty() || !arena.get(id).validations.is_empty();
         // A reference node may carry its own default/description only; the structure is in `s`.
         if let Value::Null = node.value {
             if !(s.nullable || s.types.has(Types::NULL)) && s.strict_null {
@@ -239,6 +244,11 @@ impl<'a> Validator<'a> {
                 format!("`{}` matches a schema it must not match", self.dotted()),
                 None,
             );
+        }
+        if has_rules {
+            let both = [id, sid];
+            let ids = if id == sid { &both[1..] } else { &both[..] };
+            self.check_rules(node, ids, place.key, first_issue);
         }
     }
 
