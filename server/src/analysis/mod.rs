@@ -273,6 +273,15 @@ impl Analyzer {
         }
     }
 
+    /// Resources known locally (the policy files' ConfigMaps, Namespaces, …) that CEL policies'
+    /// parameters and `resource.Get`/`resource.List` are answered from.
+    pub fn set_cel_resources(&mut self, resources: Vec<serde_json::Value>) {
+        self.policy_options.cel_resources = Arc::new(resources);
+        if let Ok(mut c) = self.cache.lock() {
+            c.clear();
+        }
+    }
+
     /// Analyses one document (`text` is the whole file); ranges are relative to the document.
     pub fn analyze_document(&self, text: &str, doc: &YamlDocument) -> Arc<DocumentAnalysis> {
         if let Ok(cache) = self.cache.lock()
@@ -386,6 +395,12 @@ impl Analyzer {
         let outcomes = evaluate_all(&self.policies, json, &self.policy_options);
         for o in outcomes {
             let policy = &self.policies[o.policy_index];
+            // ValidatingPolicy / ValidatingAdmissionPolicy have no named rules.
+            let code = if o.rule.is_empty() {
+                o.policy.clone()
+            } else {
+                format!("{}/{}", o.policy, o.rule)
+            };
             {
                 let (severity, code) = match o.status {
                     Status::Fail => (
@@ -393,11 +408,11 @@ impl Analyzer {
                             crate::policy::FailureAction::Enforce => Severity::Error,
                             crate::policy::FailureAction::Audit => Severity::Warning,
                         },
-                        format!("{}/{}", o.policy, o.rule),
+                        code.clone(),
                     ),
-                    Status::Error => (Severity::Warning, format!("{}/{}", o.policy, o.rule)),
+                    Status::Error => (Severity::Warning, code.clone()),
                     Status::Unsupported if o.message.starts_with("needs cluster data") => {
-                        (Severity::Info, format!("{}/{}", o.policy, o.rule))
+                        (Severity::Info, code.clone())
                     }
                     _ => continue,
                 };
@@ -429,6 +444,10 @@ impl Analyzer {
                     .map(|c| format!(" ({c})"))
                     .unwrap_or_default();
                 let message = match o.status {
+                    Status::Error if o.rule.is_empty() => format!(
+                        "{} {} could not be evaluated: {}",
+                        policy.kind, o.policy, o.message
+                    ),
                     Status::Error => format!(
                         "policy {} rule {} could not be evaluated: {}",
                         o.policy, o.rule, o.message
@@ -439,7 +458,11 @@ impl Analyzer {
                     severity,
                     range: span.start as usize..span.end as usize,
                     message,
-                    source: "kyverno",
+                    source: if policy.kind == "ValidatingAdmissionPolicy" {
+                        "admission"
+                    } else {
+                        "kyverno"
+                    },
                     code: code.into(),
                     pointer: o.pointer.clone(),
                     related: self.policy_related(policy, category),

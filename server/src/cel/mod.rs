@@ -49,6 +49,12 @@ pub fn fn_error(function: &str, message: impl ToString) -> ExecutionError {
     ExecutionError::function_error(function, message)
 }
 
+/// A library registered on the environment.
+type Library = fn(&mut cel::Env) -> Result<(), cel::DeclarationError>;
+
+/// Compilation results by source text.
+type CompileCache = Mutex<HashMap<String, Result<Arc<Compiled>, CelError>>>;
+
 /// The shared environment.
 pub fn env() -> &'static Arc<cel::Env> {
     static ENV: OnceLock<Arc<cel::Env>> = OnceLock::new();
@@ -56,7 +62,7 @@ pub fn env() -> &'static Arc<cel::Env> {
         let mut env = cel::Env::stdlib();
         // The extensions and libraries are registered once, on a fresh environment: a failure
         // is a programming error (a name declared twice), caught by the tests below.
-        let steps: [(&str, fn(&mut cel::Env) -> Result<(), cel::DeclarationError>); 5] = [
+        let steps: [(&str, Library); 5] = [
             ("strings", cel::extensions::strings),
             ("lists", cel::extensions::lists),
             ("encoders", cel::extensions::encoders),
@@ -158,8 +164,7 @@ fn reroute(e: &mut IdedExpr) {
 
 /// Compiles an expression, or returns it from the cache (expressions are compiled once).
 pub fn compile(source: &str) -> Result<Arc<Compiled>, CelError> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Result<Arc<Compiled>, CelError>>>> =
-        OnceLock::new();
+    static CACHE: OnceLock<CompileCache> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(source) {
         return hit.clone();

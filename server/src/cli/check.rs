@@ -81,6 +81,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             bail!("policy could not be loaded: {}", list.join("; "));
         }
         analyzer.set_policies(set.policies, pc.default_namespace.clone());
+        analyzer.set_cel_resources(set.resources);
         analyzer.set_exceptions(set.exceptions, pc.background_scan.unwrap_or(false));
     }
     if args.explain {

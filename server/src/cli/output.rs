@@ -230,6 +230,10 @@ pub fn rule_description(code: &str) -> &'static str {
         "schema/unknown-kind" => "A kind that does not exist in its API group",
         "schema/unknown-api-version" => "An apiVersion that does not serve the kind",
         "schema/missing-schema" => "A custom resource without a known CRD",
+        "schema/validation-rule" => {
+            "A CustomResourceDefinition validation rule (x-kubernetes-validations) fails"
+        }
+        "schema/validation-rule-compile" => "A CRD validation rule that does not compile",
         "schema/removed-api" => "An API version removed from Kubernetes",
         "schema/deprecated-api" => "A deprecated API version",
         "schema/missing-kind" | "schema/missing-api-version" => {

@@ -269,12 +269,20 @@ pub fn run_test(path: &Path) -> Result<Vec<Checked>, String> {
     // The values file's Namespaces (`namespaces:`), for `namespaceObject` and namespace labels.
     if let Some(v) = test.get("variables").and_then(Json::as_str) {
         for doc in read_docs(&dir.join(v))? {
-            for ns in doc.get("namespaces").and_then(Json::as_array).into_iter().flatten() {
+            for ns in doc
+                .get("namespaces")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let (Some(name), Some(labels)) = (
                     ns.pointer("/metadata/name").and_then(Json::as_str),
                     ns.pointer("/metadata/labels").and_then(Json::as_object),
                 ) {
-                    values.namespaces.entry(name.to_string()).or_insert_with(|| labels.clone());
+                    values
+                        .namespaces
+                        .entry(name.to_string())
+                        .or_insert_with(|| labels.clone());
                 }
                 locals.push(ns.clone());
             }

@@ -152,6 +152,7 @@ impl Settings {
         );
         let pc = self.config.policies.as_ref();
         analyzer.set_policies(set.policies, pc.and_then(|p| p.default_namespace.clone()));
+        analyzer.set_cel_resources(set.resources);
         analyzer.set_exceptions(
             set.exceptions,
             pc.and_then(|p| p.background_scan).unwrap_or(false),

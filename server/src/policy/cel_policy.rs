@@ -154,7 +154,8 @@ impl<'a> Input<'a> {
                 &self.opts.request.namespace_labels,
                 n.get_mut("metadata").and_then(Json::as_object_mut),
             ) {
-                m.entry("labels").or_insert_with(|| Json::Object(labels.clone()));
+                m.entry("labels")
+                    .or_insert_with(|| Json::Object(labels.clone()));
             }
             n
         } else {
@@ -257,6 +258,17 @@ fn conditions_hold(list: Option<&Json>, vars: &Vars) -> Option<Verdict> {
 /// Runs `validations` (`{expression, message, messageExpression, reason}`): the first that
 /// fails decides.
 fn run_validations(list: Option<&Json>, vars: &Vars, base: &str) -> Verdict {
+    run_validations_with(list, vars, base, false)
+}
+
+/// As [`run_validations`]; `ignore_errors` (failurePolicy: Ignore) lets an expression that
+/// cannot be evaluated pass instead of deny.
+fn run_validations_with(
+    list: Option<&Json>,
+    vars: &Vars,
+    base: &str,
+    ignore_errors: bool,
+) -> Verdict {
     let mut failures: Vec<(String, Option<String>)> = Vec::new();
     for val in list.and_then(Json::as_array).into_iter().flatten() {
         let Some(expr) = val.get("expression").and_then(Json::as_str) else {
@@ -300,6 +312,7 @@ fn run_validations(list: Option<&Json>, vars: &Vars, base: &str) -> Verdict {
             }
             // An expression that fails to evaluate denies the request, as the API server
             // does with failurePolicy Fail (the default).
+            Err(CelError::Eval(_)) if ignore_errors => {}
             Err(CelError::Eval(e)) => {
                 let pointer = cel::first_read(&compiled, "object")
                     .map(|p| format!("{base}{}", cel::pointer(&p)));
@@ -616,9 +629,10 @@ pub fn evaluate_policy(
             out.push((action, v));
             continue;
         }
+        let ignore = spec.get("failurePolicy").and_then(Json::as_str) == Some("Ignore");
         out.push((
             action,
-            run_validations(spec.get("validations"), &vars, base),
+            run_validations_with(spec.get("validations"), &vars, base, ignore),
         ));
     }
     out
@@ -653,3 +667,136 @@ pub fn attach_bindings(policies: &mut [Policy], bindings: &[Json]) {
 
 /// Resources known locally for `resource.Get` and params, shared by evaluations.
 pub type Locals = Arc<Vec<Json>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(doc: Json) -> Policy {
+        crate::policy::from_json(&doc, std::path::Path::new("p.yaml")).unwrap()
+    }
+
+    fn vap(actions: Option<&[&str]>) -> Policy {
+        let mut p = policy(json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": "max-replicas"},
+            "spec": {
+                "matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["deployments"]}]},
+                "validations": [{"expression": "object.spec.replicas <= 3", "message": "at most 3 replicas"}]
+            }
+        }));
+        if let Some(a) = actions {
+            attach_bindings(
+                std::slice::from_mut(&mut p),
+                &[json!({
+                    "apiVersion": "admissionregistration.k8s.io/v1",
+                    "kind": "ValidatingAdmissionPolicyBinding",
+                    "metadata": {"name": "b"},
+                    "spec": {"policyName": "max-replicas", "validationActions": a}
+                })],
+            );
+        }
+        p
+    }
+
+    fn deploy(replicas: i64) -> Json {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "default"},
+               "spec": {"replicas": replicas, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "nginx:latest"}]}}}})
+    }
+
+    #[test]
+    fn binding_actions_decide_the_severity() {
+        let opts = EvalOptions::default();
+        let deny = evaluate_policy(&vap(Some(&["Deny"])), &deploy(5), &opts);
+        assert_eq!(deny.len(), 1);
+        assert_eq!(deny[0].0, FailureAction::Enforce);
+        assert_eq!(deny[0].1.0, Status::Fail);
+        assert_eq!(deny[0].1.1, "at most 3 replicas");
+        assert_eq!(deny[0].1.2.as_deref(), Some("/spec/replicas"));
+        let warn = evaluate_policy(&vap(Some(&["Warn", "Audit"])), &deploy(5), &opts);
+        assert_eq!(warn[0].0, FailureAction::Audit);
+        // Unbound: evaluated as a warning.
+        let unbound = evaluate_policy(&vap(None), &deploy(5), &opts);
+        assert_eq!(unbound[0].0, FailureAction::Audit);
+        assert_eq!(
+            evaluate_policy(&vap(Some(&["Deny"])), &deploy(2), &opts)[0]
+                .1
+                .0,
+            Status::Pass
+        );
+        // Another kind does not match.
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}});
+        assert!(evaluate_policy(&vap(Some(&["Deny"])), &pod, &opts).is_empty());
+    }
+
+    #[test]
+    fn validating_policy_autogen_sees_the_pod_and_places_findings_in_the_template() {
+        let p = policy(json!({
+            "apiVersion": "policies.kyverno.io/v1alpha1",
+            "kind": "ValidatingPolicy",
+            "metadata": {"name": "no-latest"},
+            "spec": {
+                "validationActions": ["Audit"],
+                "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["pods"]}]},
+                "validations": [{"expression": "object.spec.containers.all(c, !c.image.endsWith(':latest'))", "messageExpression": "'latest is mutable: ' + object.spec.containers[0].image"}]
+            }
+        }));
+        let out = evaluate_policy(&p, &deploy(1), &EvalOptions::default());
+        assert_eq!(out.len(), 1);
+        let (action, (status, message, pointer)) = &out[0];
+        assert_eq!(*action, FailureAction::Audit);
+        assert_eq!(*status, Status::Fail);
+        assert_eq!(message, "latest is mutable: nginx:latest");
+        assert_eq!(
+            pointer.as_deref(),
+            Some("/spec/template/spec/containers/image")
+        );
+    }
+
+    #[test]
+    fn errors_deny_unless_failure_policy_ignores_them_and_conditions_skip() {
+        let mk = |failure: &str, condition: &str| {
+            policy(json!({
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicy",
+                "metadata": {"name": "e"},
+                "spec": {
+                    "failurePolicy": failure,
+                    "matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"], "resources": ["deployments"]}]},
+                    "matchConditions": [{"name": "c", "expression": condition}],
+                    "validations": [{"expression": "object.spec.missing == 1"}]
+                }
+            }))
+        };
+        let opts = EvalOptions::default();
+        let fail = evaluate_policy(&mk("Fail", "true"), &deploy(1), &opts);
+        assert_eq!(fail[0].1.0, Status::Fail);
+        assert!(
+            fail[0].1.1.contains("no such key: missing"),
+            "{}",
+            fail[0].1.1
+        );
+        let ignored = evaluate_policy(&mk("Ignore", "true"), &deploy(1), &opts);
+        assert_eq!(ignored[0].1.0, Status::Pass);
+        let skipped = evaluate_policy(&mk("Fail", "object.spec.replicas > 5"), &deploy(1), &opts);
+        assert_eq!(skipped[0].1.0, Status::Skip);
+    }
+
+    #[test]
+    fn malformed_cel_policies_are_load_errors() {
+        let path = std::path::Path::new("p.yaml");
+        let doc = json!({"apiVersion": "policies.kyverno.io/v1alpha1", "kind": "ValidatingPolicy", "metadata": {"name": "x"}, "spec": {}});
+        assert!(
+            crate::policy::from_json(&doc, path)
+                .unwrap_err()
+                .contains("spec.validations")
+        );
+        let doc = json!({"apiVersion": "policies.kyverno.io/v1alpha1", "kind": "ValidatingPolicy", "metadata": {"name": "x"}, "spec": {"validations": [{"message": "m"}]}});
+        assert!(
+            crate::policy::from_json(&doc, path)
+                .unwrap_err()
+                .contains("no expression")
+        );
+    }
+}

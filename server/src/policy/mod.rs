@@ -326,6 +326,9 @@ pub struct PolicySet {
     pub exceptions: Vec<exception::PolicyException>,
     /// ValidatingAdmissionPolicyBindings (attached to their policies once all are loaded).
     pub bindings: Vec<Json>,
+    /// The other resources of the policy files (parameter ConfigMaps, Namespaces, …): what CEL
+    /// policies' `paramRef` and `resource.Get` are answered from.
+    pub resources: Vec<Json>,
 }
 
 /// Reads the Kyverno policies of a file (other documents are ignored).
@@ -368,6 +371,13 @@ pub fn load_file_set(path: &Path) -> Result<PolicySet, PolicyLoadError> {
         } else if exception::is_exception(&json) {
             out.exceptions
                 .push(exception::from_json(&json, path).map_err(err)?);
+        } else if json.get("kind").and_then(Json::as_str).is_some()
+            && json
+                .pointer("/metadata/name")
+                .and_then(Json::as_str)
+                .is_some()
+        {
+            out.resources.push(json);
         }
     }
     Ok(out)
@@ -387,6 +397,7 @@ pub fn load_paths_set(paths: &[PathBuf]) -> (PolicySet, Vec<PolicyLoadError>) {
         set.policies.extend(s.policies);
         set.exceptions.extend(s.exceptions);
         set.bindings.extend(s.bindings);
+        set.resources.extend(s.resources);
     };
     for p in paths {
         if p.is_dir() {
@@ -497,6 +508,7 @@ pub fn from_config_set(
             policies,
             exceptions: loaded.exceptions,
             bindings: loaded.bindings,
+            resources: loaded.resources,
         },
         errors,
     )
