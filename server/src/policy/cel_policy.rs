@@ -83,8 +83,9 @@ pub struct Input<'a> {
     pub request: Json,
 }
 
-fn request_json(resource: &Json, object: &Json, opts: &EvalOptions) -> Json {
-    let ctx = super::engine::request_context(resource, opts);
+/// The admission request CEL sees, from the request context the engine prepared once per
+/// resource, with `object` as the expressions see it.
+fn request_json(ctx: &super::vars::Context, object: &Json) -> Json {
     let mut req = ctx.query("request").unwrap_or_else(|_| json!({}));
     if let Some(r) = req.as_object_mut() {
         r.insert("object".into(), object.clone());
@@ -103,12 +104,17 @@ fn request_json(resource: &Json, object: &Json, opts: &EvalOptions) -> Json {
 }
 
 impl<'a> Input<'a> {
-    pub fn new(resource: &Json, object: &'a Json, base: &'a str, opts: &'a EvalOptions) -> Self {
+    pub fn new(
+        ctx: &super::vars::Context,
+        object: &'a Json,
+        base: &'a str,
+        opts: &'a EvalOptions,
+    ) -> Self {
         Input {
             object,
             base,
             opts,
-            request: request_json(resource, object, opts),
+            request: request_json(ctx, object),
         }
     }
 
@@ -554,9 +560,11 @@ fn autogen_kinds(policy: &Policy) -> Vec<String> {
 
 /// One evaluation of a ValidatingPolicy / ValidatingAdmissionPolicy (per binding for VAPs):
 /// the action it carries and its verdict.
+/// `ctx` is the resource's request context, prepared once by the engine.
 pub fn evaluate_policy(
     policy: &Policy,
     resource: &Json,
+    ctx: &super::vars::Context,
     opts: &EvalOptions,
 ) -> Vec<(FailureAction, Verdict)> {
     let spec = policy.raw.get("spec").unwrap_or(&Json::Null);
@@ -579,7 +587,7 @@ pub fn evaluate_policy(
             _ => return Vec::new(),
         }
     };
-    let input = Input::new(resource, object, base, opts);
+    let input = Input::new(ctx, object, base, opts);
     let ns = object
         .pointer("/metadata/namespace")
         .and_then(Json::as_str)
@@ -638,7 +646,8 @@ pub fn evaluate_policy(
     out
 }
 
-fn actions(v: Option<&Json>) -> FailureAction {
+/// A `validationActions` list as a failure action: Deny (or none given) enforces.
+pub(crate) fn actions(v: Option<&Json>) -> FailureAction {
     let deny = v
         .and_then(Json::as_array)
         .is_none_or(|a| a.iter().any(|x| x.as_str() == Some("Deny")));
@@ -700,6 +709,10 @@ mod tests {
         p
     }
 
+    fn ctx_of(resource: &Json) -> crate::policy::vars::Context {
+        crate::policy::engine::request_context(resource, &EvalOptions::default())
+    }
+
     fn deploy(replicas: i64) -> Json {
         json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "default"},
                "spec": {"replicas": replicas, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "nginx:latest"}]}}}})
@@ -708,26 +721,41 @@ mod tests {
     #[test]
     fn binding_actions_decide_the_severity() {
         let opts = EvalOptions::default();
-        let deny = evaluate_policy(&vap(Some(&["Deny"])), &deploy(5), &opts);
+        let deny = evaluate_policy(
+            &vap(Some(&["Deny"])),
+            &deploy(5),
+            &ctx_of(&deploy(5)),
+            &opts,
+        );
         assert_eq!(deny.len(), 1);
         assert_eq!(deny[0].0, FailureAction::Enforce);
         assert_eq!(deny[0].1.0, Status::Fail);
         assert_eq!(deny[0].1.1, "at most 3 replicas");
         assert_eq!(deny[0].1.2.as_deref(), Some("/spec/replicas"));
-        let warn = evaluate_policy(&vap(Some(&["Warn", "Audit"])), &deploy(5), &opts);
+        let warn = evaluate_policy(
+            &vap(Some(&["Warn", "Audit"])),
+            &deploy(5),
+            &ctx_of(&deploy(5)),
+            &opts,
+        );
         assert_eq!(warn[0].0, FailureAction::Audit);
         // Unbound: evaluated as a warning.
-        let unbound = evaluate_policy(&vap(None), &deploy(5), &opts);
+        let unbound = evaluate_policy(&vap(None), &deploy(5), &ctx_of(&deploy(5)), &opts);
         assert_eq!(unbound[0].0, FailureAction::Audit);
         assert_eq!(
-            evaluate_policy(&vap(Some(&["Deny"])), &deploy(2), &opts)[0]
-                .1
-                .0,
+            evaluate_policy(
+                &vap(Some(&["Deny"])),
+                &deploy(2),
+                &ctx_of(&deploy(2)),
+                &opts
+            )[0]
+            .1
+            .0,
             Status::Pass
         );
         // Another kind does not match.
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}});
-        assert!(evaluate_policy(&vap(Some(&["Deny"])), &pod, &opts).is_empty());
+        assert!(evaluate_policy(&vap(Some(&["Deny"])), &pod, &ctx_of(&pod), &opts).is_empty());
     }
 
     #[test]
@@ -742,7 +770,7 @@ mod tests {
                 "validations": [{"expression": "object.spec.containers.all(c, !c.image.endsWith(':latest'))", "messageExpression": "'latest is mutable: ' + object.spec.containers[0].image"}]
             }
         }));
-        let out = evaluate_policy(&p, &deploy(1), &EvalOptions::default());
+        let out = evaluate_policy(&p, &deploy(1), &ctx_of(&deploy(1)), &EvalOptions::default());
         assert_eq!(out.len(), 1);
         let (action, (status, message, pointer)) = &out[0];
         assert_eq!(*action, FailureAction::Audit);
@@ -770,16 +798,26 @@ mod tests {
             }))
         };
         let opts = EvalOptions::default();
-        let fail = evaluate_policy(&mk("Fail", "true"), &deploy(1), &opts);
+        let fail = evaluate_policy(&mk("Fail", "true"), &deploy(1), &ctx_of(&deploy(1)), &opts);
         assert_eq!(fail[0].1.0, Status::Fail);
         assert!(
             fail[0].1.1.contains("no such key: missing"),
             "{}",
             fail[0].1.1
         );
-        let ignored = evaluate_policy(&mk("Ignore", "true"), &deploy(1), &opts);
+        let ignored = evaluate_policy(
+            &mk("Ignore", "true"),
+            &deploy(1),
+            &ctx_of(&deploy(1)),
+            &opts,
+        );
         assert_eq!(ignored[0].1.0, Status::Pass);
-        let skipped = evaluate_policy(&mk("Fail", "object.spec.replicas > 5"), &deploy(1), &opts);
+        let skipped = evaluate_policy(
+            &mk("Fail", "object.spec.replicas > 5"),
+            &deploy(1),
+            &ctx_of(&deploy(1)),
+            &opts,
+        );
         assert_eq!(skipped[0].1.0, Status::Skip);
     }
 

@@ -196,8 +196,9 @@ fn evaluate_rules(
     }
     if policy.is_cel_kind() {
         let rule = &policy.rules[0];
+        let ctx = base.get_or_init(|| request_context(resource, opts));
         for (action, (status, message, pointer)) in
-            super::cel_policy::evaluate_policy(policy, resource, opts)
+            super::cel_policy::evaluate_policy(policy, resource, ctx, opts)
         {
             let mut o = outcome(policy, rule, &rule.name, status, message, pointer);
             o.action = action;
@@ -619,7 +620,7 @@ fn evaluate_rule(
             .flatten();
         let pod = template.map(|t| super::cel_policy::pod_of(object, t));
         let input = super::cel_policy::Input::new(
-            object,
+            &ctx,
             pod.as_ref().unwrap_or(object),
             template.unwrap_or(""),
             opts,

@@ -186,9 +186,8 @@ pub fn is_policy(doc: &Json) -> bool {
     is_kyverno_policy(doc) || cel_policy::is_cel_policy(doc)
 }
 
-/// A ValidatingPolicy or ValidatingAdmissionPolicy: one CEL rule (named after nothing: these
-/// kinds have no rules), its action from `validationActions`.
-fn cel_kind_from_json(doc: &Json, path: &Path) -> Result<Policy, String> {
+/// A policy document's kind, metadata, name and spec (an error when name or spec is missing).
+fn header(doc: &Json) -> Result<(String, Json, String, &Json), String> {
     let kind = doc
         .get("kind")
         .and_then(Json::as_str)
@@ -203,31 +202,34 @@ fn cel_kind_from_json(doc: &Json, path: &Path) -> Result<Policy, String> {
     let spec = doc
         .get("spec")
         .ok_or_else(|| format!("policy {name} has no spec"))?;
-    if spec.get("validations").and_then(Json::as_array).is_none() {
-        return Err(format!("{kind} {name} has no spec.validations"));
-    }
-    for (i, v) in spec["validations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    Ok((kind, meta, name, spec))
+}
+
+fn annotations_of(meta: &Json) -> serde_json::Map<String, Json> {
+    meta.get("annotations")
+        .and_then(Json::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A ValidatingPolicy or ValidatingAdmissionPolicy: one CEL rule (named after nothing: these
+/// kinds have no rules), its action from `validationActions`.
+fn cel_kind_from_json(doc: &Json, path: &Path) -> Result<Policy, String> {
+    let (kind, meta, name, spec) = header(doc)?;
+    let validations = spec
+        .get("validations")
+        .and_then(Json::as_array)
+        .ok_or_else(|| format!("{kind} {name} has no spec.validations"))?;
+    for (i, v) in validations.iter().enumerate() {
         if v.get("expression").and_then(Json::as_str).is_none() {
             return Err(format!("{kind} {name}: validations[{i}] has no expression"));
         }
     }
-    let action = match spec.get("validationActions").and_then(Json::as_array) {
-        Some(a) if !a.iter().any(|x| x.as_str() == Some("Deny")) => FailureAction::Audit,
-        _ => FailureAction::Enforce,
-    };
+    let action = cel_policy::actions(spec.get("validationActions"));
     Ok(Policy {
         kind,
         namespace: None,
-        annotations: meta
-            .get("annotations")
-            .and_then(Json::as_object)
-            .cloned()
-            .unwrap_or_default(),
+        annotations: annotations_of(&meta),
         action,
         background: spec
             .pointer("/evaluation/background/enabled")
@@ -254,20 +256,7 @@ pub fn from_json(doc: &Json, path: &Path) -> Result<Policy, String> {
     if cel_policy::is_cel_policy(doc) {
         return cel_kind_from_json(doc, path);
     }
-    let kind = doc
-        .get("kind")
-        .and_then(Json::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let meta = doc.get("metadata").cloned().unwrap_or(Json::Null);
-    let name = meta
-        .get("name")
-        .and_then(Json::as_str)
-        .ok_or("the policy has no metadata.name")?
-        .to_string();
-    let spec = doc
-        .get("spec")
-        .ok_or_else(|| format!("policy {name} has no spec"))?;
+    let (kind, meta, name, spec) = header(doc)?;
     let action = action_of(spec.get("validationFailureAction")).unwrap_or(FailureAction::Audit);
     let rules_raw = spec
         .get("rules")
@@ -301,11 +290,7 @@ pub fn from_json(doc: &Json, path: &Path) -> Result<Policy, String> {
             None
         },
         name,
-        annotations: meta
-            .get("annotations")
-            .and_then(Json::as_object)
-            .cloned()
-            .unwrap_or_default(),
+        annotations: annotations_of(&meta),
         action,
         background: spec
             .get("background")

@@ -306,7 +306,7 @@ pub fn parse_field_path(text: &str) -> Option<Vec<String>> {
 }
 
 /// A path as the API server writes field paths: `spec.containers[0].name`.
-fn field_path_text(segments: &[String]) -> String {
+pub(super) fn field_path_text(segments: &[String]) -> String {
     let mut s = String::new();
     for seg in segments {
         if seg.parse::<usize>().is_ok() {

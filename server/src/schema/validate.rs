@@ -93,19 +93,7 @@ impl<'a> Validator<'a> {
 
     /// A readable path: `spec.template.spec.containers[0]`.
     fn dotted(&self) -> String {
-        let mut s = String::new();
-        for seg in &self.path {
-            if seg.parse::<usize>().is_ok() {
-                s.push('[');
-                s.push_str(seg);
-                s.push(']');
-            } else {
-                if !s.is_empty() {
-                    s.push('.');
-                }
-                s.push_str(seg);
-            }
-        }
+        let s = super::cel_rules::field_path_text(&self.path);
         if s.is_empty() {
             "the resource".into()
         } else {
