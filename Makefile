@@ -27,13 +27,14 @@ demo: build
 test: setup
 	USHER_REQUIRE_NVIM=1 USHER_REQUIRE_MCP=1 $(CARGO) test --workspace --release
 
-## bench: run the check, policy, retrieval, knowledge-index and MCP benchmarks (they print their figures).
+## bench: run the check, policy, retrieval, knowledge-index, MCP and CEL benchmarks (they print their figures).
 bench: build
 	$(CARGO) bench -p usher --bench check
 	$(CARGO) bench -p usher --bench policy
 	$(CARGO) bench -p usher --bench retrieval
 	$(CARGO) bench -p usher --bench knowledge
 	$(CARGO) bench -p usher --bench mcp
+	$(CARGO) bench -p usher --bench cel
 
 ## bench-lsp: replay benchmark of `usher lsp` over stdio, with yaml-language-server on the same
 ## files (installed into .tools/ by scripts/setup-bench.sh); prints a table with ratios.

@@ -258,8 +258,17 @@ impl VariableResolver for Vars {
     }
 }
 
+/// Expressions evaluated since the process started (for benchmarks and status output).
+static EVALUATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many expressions [`eval`] has evaluated (or refused on cost) in this process.
+pub fn evaluations() -> u64 {
+    EVALUATIONS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Evaluates a compiled expression with the variables, after checking its estimated cost.
 pub fn eval(compiled: &Compiled, vars: &Vars) -> Result<Value, CelError> {
+    EVALUATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let estimate = cost::estimate(compiled.expression(), vars);
     if estimate > COST_LIMIT {
         return Err(CelError::Cost(format!(
