@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 
+#[path = "support/apiserver.rs"]
+mod apiserver;
+
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn repo() -> PathBuf {
@@ -35,7 +38,16 @@ struct Client {
 
 impl Client {
     fn start() -> Client {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_usher"))
+        Client::start_with_env(&[])
+    }
+
+    /// With extra environment variables (a kubeconfig, a cache folder).
+    fn start_with_env(env: &[(&str, &std::ffi::OsStr)]) -> Client {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_usher"));
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command
             .arg("lsp")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -1304,5 +1316,94 @@ fn knowledge_hover_written_rule_diagnostics_and_related_rules() {
             "{d:?}"
         );
     }
+    c.shutdown();
+}
+
+/// The language server starts from the cluster cache (diagnostics from the cluster's CRDs and
+/// policies), refreshes it in the background with work-done progress, and when the cluster
+/// refuses it keeps the cache and says how old it is.
+#[test]
+fn cluster_cache_at_start_background_refresh_with_progress_and_offline_message() {
+    let dir = repo().join("fixtures/cluster");
+    let server = apiserver::ApiServer::start(apiserver::ClusterData::from_files(
+        "v1.29.3",
+        &dir.join("openapi"),
+        &[dir.join("crds.yaml"), dir.join("objects.yaml")],
+    ));
+    let cache = tempfile::tempdir().unwrap();
+    let kubeconfig = server.kubeconfig();
+    let env: Vec<(&str, &std::ffi::OsStr)> = vec![
+        ("USHER_CACHE_DIR", cache.path().as_os_str()),
+        ("KUBECONFIG", kubeconfig.as_os_str()),
+        ("HOME", cache.path().as_os_str()),
+    ];
+    let refreshed = Command::new(env!("CARGO_BIN_EXE_usher"))
+        .args(["cluster", "refresh", "--no-config"])
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
+        .output()
+        .unwrap();
+    assert!(refreshed.status.success(), "{refreshed:?}");
+    let path = dir.join("manifests/app.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let uri = uri_of(&path);
+    let init = |c: &mut Client| {
+        let params = json!({
+            "processId": null,
+            "rootUri": null,
+            "initializationOptions": {"policies": {"bundled": false}},
+            "capabilities": {"window": {"workDoneProgress": true}}
+        });
+        c.request("initialize", params);
+        c.notify("initialized", json!({}));
+    };
+
+    let mut c = Client::start_with_env(&env);
+    init(&mut c);
+    c.open(&uri, &text);
+    let diags = c.diagnostics_where(&uri, |codes| {
+        codes.contains(&"require-team-label/check-team")
+            && codes.contains(&"schema/validation-rule")
+            && codes.contains(&"replica-limit")
+    });
+    assert!(
+        diags.iter().any(|d| d["message"]
+            .as_str()
+            .unwrap()
+            .contains("ap-south-1 is not allowed")),
+        "{diags:#?}"
+    );
+    let begin = c.wait_for("progress begin", |m| {
+        m["method"] == "$/progress" && m["params"]["value"]["kind"] == "begin"
+    });
+    assert_eq!(
+        begin["params"]["value"]["title"],
+        "usher: reading cluster test"
+    );
+    let end = c.wait_for("progress end", |m| {
+        m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end"
+    });
+    let done = end["params"]["value"]["message"].as_str().unwrap();
+    assert!(done.contains("nothing changed"), "{done}");
+    c.shutdown();
+
+    // The cluster now refuses the credentials: the cache stays in use, one message says so.
+    server.set_token("rotated");
+    let mut c = Client::start_with_env(&env);
+    init(&mut c);
+    c.open(&uri, &text);
+    c.diagnostics_where(&uri, |codes| {
+        codes.contains(&"require-team-label/check-team")
+    });
+    let shown = c.wait_for("the offline message", |m| {
+        m["method"] == "window/showMessage"
+            && m["params"]["message"]
+                .as_str()
+                .is_some_and(|t| t.contains("cluster test"))
+    });
+    let message = shown["params"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("401") && message.contains("cache of") && message.contains("ago"),
+        "{message}"
+    );
     c.shutdown();
 }

@@ -44,8 +44,8 @@ pub struct Config {
     /// The knowledge index: written rules (docs, Slack exports, transcripts) and where the
     /// index lives.
     pub knowledge: Option<KnowledgeConfig>,
-    /// Reserved for the cluster (a later capability).
-    pub cluster: Option<serde_json::Value>,
+    /// The cluster whose schemas and policies apply (cached per kubeconfig context).
+    pub cluster: Option<crate::cluster::ClusterConfig>,
     /// `usher mcp`.
     pub mcp: Option<McpConfig>,
 }
@@ -164,6 +164,9 @@ impl Config {
         kc.sources = kc.sources.iter().map(|p| base.join(p)).collect();
         kc.model = kc.model.as_ref().map(|p| base.join(p));
         kc.index = Some(base.join(kc.index.as_deref().unwrap_or(Path::new(".usher/index"))));
+        if let Some(c) = config.cluster.as_mut() {
+            c.kubeconfig = c.kubeconfig.as_ref().map(|p| base.join(p));
+        }
         Ok(config)
     }
 

@@ -5,6 +5,7 @@
 pub mod analysis;
 pub mod cel;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod finding;
 pub mod knowledge;

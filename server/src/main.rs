@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Command::Search(args) => usher::cli::index::run_search(args),
         Command::Lsp(_) => usher::lsp::run().map(|()| ExitCode::SUCCESS),
         Command::Mcp(args) => usher::mcp::run(args),
+        Command::Cluster(args) => usher::cli::cluster::run(args),
     };
     match result {
         Ok(code) => code,

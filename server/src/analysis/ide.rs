@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use crate::finding::{Finding, TextEdit};
 use crate::schema::model::{SchemaId, Types};
-use crate::schema::{Catalog, KindInfo, KindSource};
+use crate::schema::{Catalog, KindInfo};
 use crate::yaml::{Node, Value, YamlDocument, YamlFile};
 
 use super::context::{self, Seg, mapping_path, shape, sibling_keys, top_level_value};
@@ -237,16 +237,7 @@ pub fn knowledge_hover(
 }
 
 fn source_text(info: &KindInfo) -> String {
-    match &info.source {
-        KindSource::Builtin => {
-            let (ma, mi) = crate::schema::builtin::BUILTIN_KUBERNETES_VERSION;
-            format!("built-in (Kubernetes {ma}.{mi})")
-        }
-        KindSource::Crd { path, name } => format!(
-            "CustomResourceDefinition `{name}` from `{}`",
-            path.display()
-        ),
-    }
+    info.source.describe("`")
 }
 
 /// The Markdown shown for a resource kind.

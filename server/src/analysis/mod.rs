@@ -5,6 +5,7 @@ pub mod context;
 pub mod hardening;
 pub mod ide;
 mod policy_fix;
+pub mod setup;
 pub mod skeleton;
 mod suppress;
 
@@ -275,6 +276,17 @@ impl Analyzer {
 
     /// Resources known locally (the policy files' ConfigMaps, Namespaces, …) that CEL policies'
     /// parameters and `resource.Get`/`resource.List` are answered from.
+    /// Answers to policies' GET `apiCall` context entries, by URL path (the cluster cache).
+    pub fn set_api_calls(
+        &mut self,
+        answers: std::collections::BTreeMap<String, serde_json::Value>,
+    ) {
+        self.policy_options.api_calls = Arc::new(answers);
+        if let Ok(mut c) = self.cache.lock() {
+            c.clear();
+        }
+    }
+
     pub fn set_cel_resources(&mut self, resources: Vec<serde_json::Value>) {
         self.policy_options.cel_resources = Arc::new(resources);
         if let Ok(mut c) = self.cache.lock() {
@@ -555,7 +567,7 @@ impl Analyzer {
                 range: None,
                 line: None,
             }),
-            KindSource::Builtin => None,
+            KindSource::Builtin | KindSource::Cluster { .. } => None,
         }
     }
 

@@ -14,7 +14,7 @@ use super::{CheckArgs, Format};
 use crate::analysis::{Analyzer, decode_file};
 use crate::config::Config;
 use crate::finding::{Finding, Severity};
-use crate::schema::{Catalog, KubeVersion};
+use crate::schema::KubeVersion;
 
 /// Folders never searched (version control, dependencies, build output).
 const SKIPPED_DIRS: &[&str] = &[
@@ -43,7 +43,6 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if args.missing_schemas.is_some() {
         config.missing_schemas = args.missing_schemas;
     }
-    let options = config.schema_options();
 
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
@@ -55,35 +54,51 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         collect_inputs(p, &mut inputs)?;
     }
 
-    let catalog = if config.crds.is_empty() {
-        Catalog::builtin()
-    } else {
-        let (catalog, errors) = Catalog::with_crds(&config.crds);
-        for e in &errors {
-            eprintln!("usher: warning: CRD {}: {}", e.path.display(), e.message);
-        }
-        Arc::new(catalog)
-    };
-    let mut analyzer = Analyzer::new(catalog, options);
-    {
-        let mut pc = config.policies.clone().unwrap_or_default();
+    if args.no_bundled_policies || !args.policies.is_empty() {
+        let pc = config.policies.get_or_insert_with(Default::default);
         pc.paths.extend(args.policies.iter().cloned());
         if args.no_bundled_policies {
             pc.bundled = Some(false);
         }
-        let (set, errors) = crate::policy::from_config_set(Some(&pc));
-        if !errors.is_empty() {
-            // A policy that was asked for and cannot be read would pass everything silently.
-            let list: Vec<String> = errors
-                .iter()
-                .map(|e| format!("{}: {}", e.path.display(), e.message))
-                .collect();
-            bail!("policy could not be loaded: {}", list.join("; "));
-        }
-        analyzer.set_policies(set.policies, pc.default_namespace.clone());
-        analyzer.set_cel_resources(set.resources);
-        analyzer.set_exceptions(set.exceptions, pc.background_scan.unwrap_or(false));
     }
+    // The cluster's cache (no network): of --context, else the configured or current context.
+    let cluster = if args.no_cluster {
+        None
+    } else {
+        let loaded =
+            crate::cluster::load_configured(config.cluster.as_ref(), args.context.as_deref(), None);
+        if !args.quiet {
+            for n in &loaded.notices {
+                eprintln!("usher: notice: {n}");
+            }
+        }
+        if let Some(e) = loaded.error {
+            bail!("{e}");
+        }
+        if let Some(v) = &loaded.view
+            && !args.quiet
+        {
+            eprintln!("usher: using the {}", v.summary());
+        }
+        loaded.view
+    };
+    let setup = crate::analysis::setup::configured(&config, cluster.as_ref());
+    for e in &setup.crd_errors {
+        eprintln!("usher: warning: CRD {}: {}", e.path.display(), e.message);
+    }
+    for e in &setup.cluster_errors {
+        eprintln!("usher: warning: {}: {}", e.path.display(), e.message);
+    }
+    if !setup.policy_errors.is_empty() {
+        // A policy that was asked for and cannot be read would pass everything silently.
+        let list: Vec<String> = setup
+            .policy_errors
+            .iter()
+            .map(|e| format!("{}: {}", e.path.display(), e.message))
+            .collect();
+        bail!("policy could not be loaded: {}", list.join("; "));
+    }
+    let mut analyzer = setup.analyzer;
     if args.explain {
         let workspace = config_path
             .as_ref()

@@ -44,6 +44,17 @@ pub struct IndexArgs {
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Refresh the cluster's cache (read-only) and index its resource kinds (OpenAPI schemas
+    /// and CRDs) and policies too. Offline, the last cache is indexed.
+    #[arg(long)]
+    pub cluster: bool,
+    /// The kubeconfig context for --cluster (default: `cluster.context`, else the current
+    /// context).
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub context: Option<String>,
+    /// The kubeconfig file for --cluster.
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -116,6 +127,40 @@ pub fn run_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
     opts.crds = cfg.crds.clone();
     opts.kinds = !args.no_kinds && kc.kinds.unwrap_or(true);
     opts.force = args.force;
+    if args.cluster {
+        let target = super::cluster::Target {
+            context: args.context.clone(),
+            kubeconfig: args.kubeconfig.clone(),
+            config: args.config.clone(),
+            no_config: args.no_config,
+        };
+        let selection = target.selection()?;
+        let view = match super::cluster::refresh_with_progress(&selection, args.quiet) {
+            Ok(r) => {
+                let cache = selection
+                    .cache()
+                    .context("no cache folder for the cluster")?;
+                crate::cluster::ClusterView::from_snapshot(&cache, r.snapshot)
+            }
+            Err(e) => match crate::cluster::ClusterView::load(&selection) {
+                Ok(Some(view)) => {
+                    eprintln!(
+                        "usher: warning: {e}; indexing the cache of {} ago",
+                        crate::cluster::human_age(view.snapshot.age())
+                    );
+                    view
+                }
+                _ => {
+                    eprintln!("usher: error: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            },
+        };
+        for p in &view.problems {
+            eprintln!("usher: warning: {p}");
+        }
+        opts.cluster = Some(std::sync::Arc::new(view));
+    }
     let embeddings = Embeddings::Locate {
         workspace: PathBuf::from("."),
         configured: kc.model.clone(),

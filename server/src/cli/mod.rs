@@ -1,6 +1,7 @@
 //! Command-line faces: `usher check` (and later `lsp`, `mcp`, `index`, `search`, `test`).
 
 pub mod check;
+pub mod cluster;
 pub mod index;
 pub mod output;
 pub mod test;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Serve the checks and the knowledge index to AI agents over the Model Context Protocol
     /// (standard input/output; read-only, every call audited).
     Mcp(crate::mcp::McpArgs),
+    /// The clusters of your kubeconfig: refresh a context's cache (read-only) or show what
+    /// the caches hold.
+    Cluster(cluster::ClusterArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -135,4 +139,14 @@ pub struct CheckArgs {
     /// policy finding.
     #[arg(long, conflicts_with_all = ["fix", "diff"])]
     pub explain: bool,
+
+    /// Use the cached schemas and policies of this kubeconfig context (`usher cluster
+    /// refresh`). Default: `cluster.context` of the configuration, else the current context,
+    /// when it has a cache. Nothing is sent to the cluster.
+    #[arg(long, value_name = "NAME", conflicts_with = "no_cluster")]
+    pub context: Option<String>,
+
+    /// Ignore the cluster cache: built-in schemas, CRD files and local policies only.
+    #[arg(long)]
+    pub no_cluster: bool,
 }

@@ -67,7 +67,9 @@ pub fn render_text(reports: &[FileReport], explain: bool) -> String {
                 for rel in &f.related {
                     let place = match (&rel.path, rel.line) {
                         (Some(p), Some(l)) => format!("{}:{l}", p.display()),
-                        (Some(p), None) if !p.starts_with("<bundled>") => p.display().to_string(),
+                        (Some(p), None) if !crate::policy::is_virtual_path(p) => {
+                            p.display().to_string()
+                        }
                         _ => String::new(),
                     };
                     // The message may name the place already (a knowledge source's origin).

@@ -482,6 +482,7 @@ fn check(
             exceptions: values.exceptions.clone(),
             background_scan: false,
             cel_resources: values.cel_resources.clone(),
+            api_calls: Default::default(),
         };
         let outcomes = engine::evaluate(policy, target, &opts);
         let o = outcomes

@@ -164,7 +164,7 @@ impl Advisor {
     /// The file a chunk comes from, absolute.
     pub fn source_path(&self, chunk: &Chunk) -> Option<PathBuf> {
         let p = chunk.provenance.path.as_ref()?;
-        if p.starts_with("<bundled>") {
+        if crate::policy::is_virtual_path(p) {
             return None;
         }
         Some(if p.is_relative() {

@@ -32,6 +32,9 @@ pub struct BuildOptions {
     pub kinds: bool,
     /// Rebuild even when no source changed.
     pub force: bool,
+    /// A cluster's cache (`usher index --cluster`): its kinds (OpenAPI and CRDs) and policies
+    /// are indexed; the index is rebuilt when what the cluster holds changes.
+    pub cluster: Option<std::sync::Arc<crate::cluster::ClusterView>>,
 }
 
 impl BuildOptions {
@@ -45,6 +48,7 @@ impl BuildOptions {
             crds: Vec::new(),
             kinds: true,
             force: false,
+            cluster: None,
         }
     }
 }
@@ -164,6 +168,12 @@ pub fn build(
             return Err(format!("{}: no such file or folder", p.display()));
         }
         hashes.insert(p.display().to_string(), source_hash(p));
+    }
+    if let Some(c) = &opts.cluster {
+        hashes.insert(
+            format!("<cluster {}>", c.context),
+            c.snapshot.fingerprint.clone(),
+        );
     }
     // Installing or changing the model re-indexes.
     let model_manifest = match &embeddings {
@@ -317,6 +327,18 @@ fn read_chunks(opts: &BuildOptions, progress: &mut dyn FnMut(Progress<'_>)) -> (
         .filter(|p| p.path.starts_with("<bundled>"))
         .map(sources::policies::policy_chunk)
         .collect();
+    if let Some(c) = &opts.cluster {
+        let (set, errors) = c.policy_set();
+        problems += errors.len();
+        for e in &errors {
+            progress(Progress::Warning(format!(
+                "{}: {}",
+                e.path.display(),
+                e.message
+            )));
+        }
+        policy_chunks.extend(set.policies.iter().map(sources::policies::policy_chunk));
+    }
     for p in &pc.paths {
         match sources::policies::load_policy_chunks(p) {
             Ok(c) => policy_chunks.extend(c),
@@ -331,10 +353,13 @@ fn read_chunks(opts: &BuildOptions, progress: &mut dyn FnMut(Progress<'_>)) -> (
     });
     chunks.extend(policy_chunks);
     if opts.kinds {
-        let catalog = if opts.crds.is_empty() {
+        let catalog = if opts.crds.is_empty() && opts.cluster.is_none() {
             crate::schema::Catalog::builtin()
         } else {
-            let (c, errors) = crate::schema::Catalog::with_crds(&opts.crds);
+            let (c, errors) = match &opts.cluster {
+                Some(cluster) => cluster.catalog(&opts.crds),
+                None => crate::schema::Catalog::with_crds(&opts.crds),
+            };
             for e in &errors {
                 progress(Progress::Warning(format!(
                     "CRD {}: {}",

@@ -64,8 +64,8 @@ impl<'a> Conv<'a> {
                         });
                     }
                 }
-                // Bundled policies have no file to point at.
-                Some(path) if path.starts_with("<bundled>") => {}
+                // Bundled and cluster policies have no file to point at.
+                Some(path) if crate::policy::is_virtual_path(path) => {}
                 Some(path) => {
                     // No canonicalize here: it costs system calls per diagnostic per keystroke.
                     let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());

@@ -69,11 +69,16 @@ struct State {
     caps: RwLock<ClientFlags>,
     roots: RwLock<Vec<PathBuf>>,
     init_options: RwLock<Option<Json>>,
+    /// The cluster cache in use, and the context whose cache is loading or loaded.
+    cluster: RwLock<Option<Arc<crate::cluster::ClusterView>>>,
+    cluster_context: RwLock<Option<String>>,
 }
 
 #[derive(Default, Clone, Copy)]
 struct ClientFlags {
     configuration: bool,
+    /// `window.workDoneProgress`: server-initiated progress (the cluster refresh).
+    work_done_progress: bool,
     watched_files_dynamic: bool,
     hierarchical_symbols: bool,
     line_folding_only: bool,
@@ -111,6 +116,8 @@ pub fn run() -> anyhow::Result<()> {
                 caps: RwLock::new(ClientFlags::default()),
                 roots: RwLock::new(Vec::new()),
                 init_options: RwLock::new(None),
+                cluster: RwLock::new(None),
+                cluster_context: RwLock::new(None),
             }),
         })
         .custom_method("usher/documentText", Backend::document_text)
@@ -126,6 +133,8 @@ pub fn run() -> anyhow::Result<()> {
     runtime.shutdown_background();
     Ok(())
 }
+
+mod cluster;
 
 fn not_open(uri: &Uri) -> RpcError {
     RpcError::invalid_params(format!("document {} is not open", uri.as_str()))
@@ -199,7 +208,26 @@ impl Backend {
                 self.client.show_message(*typ, format!("usher: {m}")).await;
             }
         }
-        let (mut analyzer, crd_errors) = settings.analyzer_with_errors();
+        // The cluster: the cache of the same context stays in use; another context (or the
+        // first start) loads in the background, so the server answers at once.
+        let selection =
+            crate::cluster::Selection::from_config(settings.config.cluster.as_ref(), None, None);
+        let selected = match &selection {
+            Ok(s) => s.clone(),
+            Err(e) => {
+                self.log(MessageType::WARNING, format!("cluster: {e}"))
+                    .await;
+                None
+            }
+        };
+        let context = selected.as_ref().map(|s| s.context.clone());
+        let same = *self.state.cluster_context.read().unwrap() == context;
+        if !same {
+            *self.state.cluster.write().unwrap() = None;
+            *self.state.cluster_context.write().unwrap() = context;
+        }
+        let cluster = self.state.cluster.read().unwrap().clone();
+        let (mut analyzer, crd_errors) = settings.analyzer_for(cluster.as_deref());
         let knowledge_config = settings.config.knowledge.clone();
         let workspace = settings.workspace.clone();
         let opened = tokio::task::spawn_blocking(move || {
@@ -256,13 +284,13 @@ impl Backend {
                 .catalog
                 .kinds
                 .iter()
-                .filter(|k| matches!(k.source, crate::schema::KindSource::Crd { .. }))
+                .filter(|k| k.source.is_crd())
                 .count(),
         );
         self.log(
             MessageType::INFO,
             format!(
-                "usher {}: {kinds} kinds ({crd_kinds} from CRD files), Kubernetes {}{}",
+                "usher {}: {kinds} kinds ({crd_kinds} from CRDs), Kubernetes {}{}",
                 env!("CARGO_PKG_VERSION"),
                 analyzer.options.kubernetes_version,
                 settings
@@ -275,6 +303,13 @@ impl Backend {
         *self.state.analyzer.write().unwrap() = Arc::new(analyzer);
         *self.state.settings.write().unwrap() = settings;
         self.reanalyze_all();
+        if !same && let Some(selection) = selected {
+            let backend = Backend {
+                client: self.client.clone(),
+                state: self.state.clone(),
+            };
+            tokio::spawn(async move { backend.cluster_start(selection).await });
+        }
     }
 
     async fn pull_configuration(&self) -> Option<Json> {
@@ -599,6 +634,11 @@ impl LanguageServer for Backend {
         let ws = caps.workspace.as_ref();
         *self.state.caps.write().unwrap() = ClientFlags {
             configuration: ws.and_then(|w| w.configuration).unwrap_or(false),
+            work_done_progress: caps
+                .window
+                .as_ref()
+                .and_then(|w| w.work_done_progress)
+                .unwrap_or(false),
             watched_files_dynamic: ws
                 .and_then(|w| w.did_change_watched_files.as_ref())
                 .and_then(|d| d.dynamic_registration)

@@ -8,7 +8,6 @@ use tower_lsp_server::ls_types::MessageType;
 
 use crate::analysis::Analyzer;
 use crate::config::Config;
-use crate::schema::Catalog;
 
 /// Keys editors send that configure the client or the server process, not the analysis.
 const CLIENT_KEYS: &[&str] = &["path", "trace", "debounceMs", "enable"];
@@ -128,36 +127,31 @@ fn merge(base: &mut Config, over: Config, root: &Path) {
 }
 
 impl Settings {
-    /// The analyzer for these settings (CRD files are read now).
+    /// The analyzer for these settings (CRD files are read now), without cluster data.
     pub fn analyzer_with_errors(&self) -> (Analyzer, Vec<String>) {
-        let (catalog, errors) = if self.config.crds.is_empty() {
-            (Catalog::builtin(), Vec::new())
-        } else {
-            let (c, errors) = Catalog::with_crds(&self.config.crds);
-            (
-                std::sync::Arc::new(c),
-                errors
-                    .into_iter()
-                    .map(|e| format!("{}: {}", e.path.display(), e.message))
-                    .collect(),
+        self.analyzer_for(None)
+    }
+
+    /// The analyzer for these settings with a cluster's cache; the messages are files and
+    /// cluster objects that could not be used.
+    pub fn analyzer_for(
+        &self,
+        cluster: Option<&crate::cluster::ClusterView>,
+    ) -> (Analyzer, Vec<String>) {
+        let setup = crate::analysis::setup::configured(&self.config, cluster);
+        let errors = setup
+            .crd_errors
+            .iter()
+            .map(|e| format!("{}: {}", e.path.display(), e.message))
+            .chain(
+                setup
+                    .policy_errors
+                    .iter()
+                    .chain(&setup.cluster_errors)
+                    .map(|e| format!("{}: {}", e.path.display(), e.message)),
             )
-        };
-        let mut analyzer = Analyzer::new(catalog, self.config.schema_options());
-        let (set, policy_errors) = crate::policy::from_config_set(self.config.policies.as_ref());
-        let mut errors = errors;
-        errors.extend(
-            policy_errors
-                .into_iter()
-                .map(|e| format!("{}: {}", e.path.display(), e.message)),
-        );
-        let pc = self.config.policies.as_ref();
-        analyzer.set_policies(set.policies, pc.and_then(|p| p.default_namespace.clone()));
-        analyzer.set_cel_resources(set.resources);
-        analyzer.set_exceptions(
-            set.exceptions,
-            pc.and_then(|p| p.background_scan).unwrap_or(false),
-        );
-        (analyzer, errors)
+            .collect();
+        (setup.analyzer, errors)
     }
 
     pub fn analyzer(&self) -> Analyzer {

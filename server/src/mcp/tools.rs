@@ -19,7 +19,7 @@ use crate::knowledge::build::{BuildOptions, Embeddings, build};
 use crate::knowledge::index::Filters;
 use crate::policy::Policy;
 use crate::schema::Catalog;
-use crate::schema::catalog::{KindInfo, KindSource};
+use crate::schema::catalog::KindInfo;
 use crate::text::{LineIndex, PositionEncoding};
 use crate::yaml::YamlFile;
 
@@ -964,18 +964,7 @@ fn first_sentence(s: &str) -> String {
 }
 
 fn source_json(info: &KindInfo) -> Json {
-    match &info.source {
-        KindSource::Builtin => {
-            let (ma, mi) = crate::schema::builtin::BUILTIN_KUBERNETES_VERSION;
-            json!(format!("built-in (Kubernetes {ma}.{mi})"))
-        }
-        KindSource::Crd { path, name } => {
-            json!(format!(
-                "CustomResourceDefinition {name} ({})",
-                path.display()
-            ))
-        }
-    }
+    json!(info.source.describe(""))
 }
 
 /// A finding as the tools return it: 1-based lines and columns (columns count Unicode
@@ -1082,6 +1071,8 @@ fn policy_json(p: &Policy) -> Json {
         .collect();
     let source = if p.path.starts_with("<bundled>") {
         format!("bundled with usher ({})", p.path.display())
+    } else if let Some(context) = crate::cluster::context_of_path(&p.path) {
+        format!("read from cluster {context}")
     } else {
         p.path.display().to_string()
     };

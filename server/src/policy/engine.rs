@@ -91,6 +91,22 @@ pub struct EvalOptions {
     /// Resources known locally that CEL's `resource.Get`/`resource.List` and policy
     /// parameters (`paramRef`) are answered from (a test's context and resources).
     pub cel_resources: std::sync::Arc<Vec<Json>>,
+    /// Answers to `apiCall` context entries by URL path (from the cluster cache).
+    pub api_calls: std::sync::Arc<std::collections::BTreeMap<String, Json>>,
+}
+
+/// The labels of Namespace `name` among `resources`.
+fn namespace_labels(resources: &[Json], name: &str) -> Option<serde_json::Map<String, Json>> {
+    let ns = resources.iter().find(|r| {
+        r.get("kind").and_then(Json::as_str) == Some("Namespace")
+            && r.pointer("/metadata/name").and_then(Json::as_str) == Some(name)
+    })?;
+    Some(
+        ns.pointer("/metadata/labels")
+            .and_then(Json::as_object)
+            .cloned()
+            .unwrap_or_default(),
+    )
 }
 
 /// The PolicyException that makes a rule skip on this resource, if any.
@@ -132,6 +148,26 @@ pub fn evaluate_all(policies: &[Policy], resource: &Json, opts: &EvalOptions) ->
         &with_ns
     } else {
         resource
+    };
+    // Namespace selectors: the labels of the resource's Namespace when it is known locally
+    // (the policy files' resources, the cluster cache) and the caller gave none.
+    let with_labels;
+    let opts = match (
+        &opts.request.namespace_labels,
+        resource
+            .pointer("/metadata/namespace")
+            .and_then(Json::as_str),
+    ) {
+        (None, Some(ns)) => match namespace_labels(&opts.cel_resources, ns) {
+            Some(labels) => {
+                let mut o = opts.clone();
+                o.request.namespace_labels = Some(labels);
+                with_labels = o;
+                &with_labels
+            }
+            None => opts,
+        },
+        _ => opts,
     };
     let base: OnceLock<Context> = OnceLock::new();
     // Many policies: spread them over the cores (the results keep the policies' order).
@@ -683,6 +719,10 @@ fn load_context(
             ctx.set_path(name, value);
             continue;
         }
+        if let Some(value) = cached_context(entry, ctx, opts)? {
+            ctx.set_path(name, value);
+            continue;
+        }
         let what = ["apiCall", "configMap", "imageRegistry", "globalReference"]
             .into_iter()
             .find(|k| entry.get(*k).is_some())
@@ -693,6 +733,60 @@ fn load_context(
         ));
     }
     Ok(())
+}
+
+/// A `configMap` or GET `apiCall` context entry answered from known resources (the policy
+/// files' other documents, the cluster cache): `Ok(None)` when it cannot be.
+fn cached_context(
+    entry: &Json,
+    ctx: &Context,
+    opts: &EvalOptions,
+) -> Result<Option<Json>, (Status, String)> {
+    let text = |v: Option<&Json>| -> Result<Option<String>, (Status, String)> {
+        match v.and_then(Json::as_str) {
+            Some(s) => substitute_str(s, ctx)
+                .map(|x| Some(render(&x)))
+                .map_err(|e| (Status::Error, e.0)),
+            None => Ok(None),
+        }
+    };
+    if let Some(cm) = entry.get("configMap") {
+        let Some(name) = text(cm.get("name"))? else {
+            return Ok(None);
+        };
+        let namespace = text(cm.get("namespace"))?.unwrap_or_else(|| "default".into());
+        return Ok(opts
+            .cel_resources
+            .iter()
+            .find(|r| {
+                r.get("kind").and_then(Json::as_str) == Some("ConfigMap")
+                    && r.pointer("/metadata/name").and_then(Json::as_str) == Some(name.as_str())
+                    && r.pointer("/metadata/namespace")
+                        .and_then(Json::as_str)
+                        .unwrap_or("default")
+                        == namespace
+            })
+            .cloned());
+    }
+    if let Some(call) = entry.get("apiCall") {
+        let method = call.get("method").and_then(Json::as_str).unwrap_or("GET");
+        if !method.eq_ignore_ascii_case("GET") || call.get("service").is_some() {
+            return Ok(None);
+        }
+        let Some(path) = text(call.get("urlPath"))? else {
+            return Ok(None);
+        };
+        let Some(answer) = opts.api_calls.get(&path) else {
+            return Ok(None);
+        };
+        return Ok(Some(match text(call.get("jmesPath"))? {
+            Some(q) if !q.is_empty() => {
+                Context::new(answer.clone()).query(&q).unwrap_or(Json::Null)
+            }
+            _ => answer.clone(),
+        }));
+    }
+    Ok(None)
 }
 
 /// A rule's message with its variables substituted (as written when they cannot be).

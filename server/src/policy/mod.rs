@@ -348,24 +348,36 @@ pub fn load_file_set(path: &Path) -> Result<PolicySet, PolicyLoadError> {
             )));
         }
         let Some(root) = doc.root() else { continue };
-        let json = root.to_json();
+        out.add(root.to_json(), path).map_err(err)?;
+    }
+    Ok(out)
+}
+
+impl PolicySet {
+    /// Files one document: a policy, a binding, a PolicyException or another resource.
+    pub fn add(&mut self, json: Json, path: &Path) -> Result<(), String> {
         if is_policy(&json) {
-            out.policies.push(from_json(&json, path).map_err(err)?);
+            self.policies.push(from_json(&json, path)?);
         } else if cel_policy::is_binding(&json) {
-            out.bindings.push(json);
+            self.bindings.push(json);
         } else if exception::is_exception(&json) {
-            out.exceptions
-                .push(exception::from_json(&json, path).map_err(err)?);
+            self.exceptions.push(exception::from_json(&json, path)?);
         } else if json.get("kind").and_then(Json::as_str).is_some()
             && json
                 .pointer("/metadata/name")
                 .and_then(Json::as_str)
                 .is_some()
         {
-            out.resources.push(json);
+            self.resources.push(json);
         }
+        Ok(())
     }
-    Ok(out)
+}
+
+/// Whether a policy's path names no file: the bundled pack (`<bundled>/…`) or a cluster
+/// (`<cluster NAME>/…`).
+pub fn is_virtual_path(path: &Path) -> bool {
+    path.to_str().is_some_and(|p| p.starts_with('<'))
 }
 
 /// Reads policies from files and folders (folders recursively, `.yaml`/`.yml`).

@@ -356,7 +356,7 @@ const FREE_FORM: &[&str] = &[
     "io.k8s.apimachinery.pkg.runtime.RawExtension",
 ];
 
-fn apply_overlay(defs: &mut serde_json::Map<String, Json>) {
+pub(crate) fn apply_overlay(defs: &mut serde_json::Map<String, Json>) {
     for name in FREE_FORM {
         if let Some(def) = defs.get_mut(*name) {
             let description = def.get("description").cloned().unwrap_or(Json::Null);

@@ -17,7 +17,72 @@ pub const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KindSource {
     Builtin,
-    Crd { path: PathBuf, name: String },
+    Crd {
+        path: PathBuf,
+        name: String,
+    },
+    /// Read from a cluster (kubeconfig context): its OpenAPI v3 documents, or the
+    /// CustomResourceDefinition `crd`.
+    Cluster {
+        context: String,
+        crd: Option<String>,
+    },
+}
+
+impl KindSource {
+    /// Where a schema came from, for hovers and tools (Markdown when `code` wraps names).
+    pub fn describe(&self, code: &str) -> String {
+        match self {
+            KindSource::Builtin => {
+                let (ma, mi) = super::builtin::BUILTIN_KUBERNETES_VERSION;
+                format!("built-in (Kubernetes {ma}.{mi})")
+            }
+            KindSource::Crd { path, name } => format!(
+                "CustomResourceDefinition {code}{name}{code} from {code}{}{code}",
+                path.display()
+            ),
+            KindSource::Cluster { context, crd: None } => {
+                format!("cluster {code}{context}{code} (its OpenAPI schema)")
+            }
+            KindSource::Cluster {
+                context,
+                crd: Some(name),
+            } => format!(
+                "CustomResourceDefinition {code}{name}{code} of cluster {code}{context}{code}"
+            ),
+        }
+    }
+
+    /// Whether the schema is a CustomResourceDefinition's (from a file or a cluster).
+    pub fn is_crd(&self) -> bool {
+        matches!(
+            self,
+            KindSource::Crd { .. } | KindSource::Cluster { crd: Some(_), .. }
+        )
+    }
+}
+
+/// A resource type a cluster serves (from its discovery or its CRDs).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServedKind {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub plural: String,
+    pub namespaced: bool,
+}
+
+/// The schemas read from a cluster.
+pub struct ClusterSchemas<'a> {
+    /// The kubeconfig context.
+    pub context: &'a str,
+    /// The `components.schemas` of its OpenAPI v3 documents (the built-in group-versions and
+    /// any aggregated API), merged.
+    pub definitions: serde_json::Map<String, Json>,
+    /// What its discovery lists; kinds of the OpenAPI documents that it does not list are
+    /// left out (empty: discovery failed, and the kinds usher knows built-in are used).
+    pub served: &'a [ServedKind],
+    pub crds: &'a [Json],
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +178,97 @@ impl Catalog {
         let mut catalog = Catalog::build_builtin();
         let errors = catalog.load_crds(paths);
         (catalog, errors)
+    }
+
+    /// A catalog with the built-in kinds, the CRD files of `paths`, and what a cluster serves
+    /// (highest precedence: the cluster's OpenAPI schemas replace the built-in ones of the same
+    /// name, its CRDs replace CRD files of the same kind).
+    pub fn with_sources(
+        paths: &[PathBuf],
+        cluster: Option<&ClusterSchemas>,
+    ) -> (Catalog, Vec<CrdLoadError>) {
+        let mut catalog = Catalog::build_builtin();
+        let mut errors = catalog.load_crds(paths);
+        if let Some(c) = cluster {
+            errors.extend(catalog.add_cluster(c));
+        }
+        (catalog, errors)
+    }
+
+    /// Adds a cluster's schemas and CRDs; returns the CRDs that could not be used.
+    pub fn add_cluster(&mut self, c: &ClusterSchemas) -> Vec<CrdLoadError> {
+        let mut errors = Vec::new();
+        if !c.definitions.is_empty() {
+            let mut defs = c.definitions.clone();
+            super::builtin::apply_overlay(&mut defs);
+            let mut compiler = Compiler::new(&mut self.arena);
+            compiler.compile_definitions(&defs);
+            let compiled = std::mem::take(&mut compiler.defs);
+            let served: HashMap<(&str, &str, &str), &ServedKind> = c
+                .served
+                .iter()
+                .map(|s| ((s.group.as_str(), s.version.as_str(), s.kind.as_str()), s))
+                .collect();
+            for (name, schema) in &defs {
+                let Some(&root) = compiled.get(name) else {
+                    continue;
+                };
+                let gvks = schema
+                    .get("x-kubernetes-group-version-kind")
+                    .and_then(Json::as_array);
+                for gvk in gvks.into_iter().flatten() {
+                    let field = |k: &str| gvk.get(k).and_then(Json::as_str).unwrap_or_default();
+                    let (group, version, kind) = (field("group"), field("version"), field("kind"));
+                    let (plural, namespaced) = match served.get(&(group, version, kind)) {
+                        Some(s) => (s.plural.clone(), s.namespaced),
+                        None if c.served.is_empty() => {
+                            let api = if group.is_empty() {
+                                version.to_string()
+                            } else {
+                                format!("{group}/{version}")
+                            };
+                            match Catalog::builtin().lookup(&api, kind) {
+                                Some(b) => (b.plural.clone(), b.namespaced),
+                                None => continue,
+                            }
+                        }
+                        None => continue,
+                    };
+                    self.insert(KindInfo {
+                        group: group.into(),
+                        version: version.into(),
+                        kind: kind.into(),
+                        plural,
+                        namespaced,
+                        root,
+                        source: KindSource::Cluster {
+                            context: c.context.to_string(),
+                            crd: None,
+                        },
+                    });
+                }
+            }
+            self.defs.extend(compiled);
+            self.object_meta = self.defs.get(OBJECT_META).copied();
+        }
+        for crd in c.crds {
+            let name = crd
+                .pointer("/metadata/name")
+                .and_then(Json::as_str)
+                .unwrap_or("<unnamed>")
+                .to_string();
+            let source = KindSource::Cluster {
+                context: c.context.to_string(),
+                crd: Some(name.clone()),
+            };
+            if let Err(message) = self.add_crd_from(crd, source) {
+                errors.push(CrdLoadError {
+                    path: PathBuf::from(format!("<cluster {}>/{name}", c.context)),
+                    message,
+                });
+            }
+        }
+        errors
     }
 
     fn insert(&mut self, info: KindInfo) {
@@ -213,8 +369,24 @@ impl Catalog {
         Ok(added)
     }
 
-    /// Adds the served versions of one CRD.
+    /// Adds the served versions of one CRD read from the file `path`.
     pub fn add_crd(&mut self, crd: &Json, path: &Path) -> Result<usize, String> {
+        let name = crd
+            .pointer("/metadata/name")
+            .and_then(Json::as_str)
+            .unwrap_or("<unnamed>")
+            .to_string();
+        self.add_crd_from(
+            crd,
+            KindSource::Crd {
+                path: path.to_path_buf(),
+                name,
+            },
+        )
+    }
+
+    /// Adds the served versions of one CRD, with where it came from.
+    fn add_crd_from(&mut self, crd: &Json, source: KindSource) -> Result<usize, String> {
         let name = crd
             .pointer("/metadata/name")
             .and_then(Json::as_str)
@@ -291,10 +463,7 @@ impl Catalog {
                 plural: plural.into(),
                 namespaced,
                 root,
-                source: KindSource::Crd {
-                    path: path.to_path_buf(),
-                    name: name.clone(),
-                },
+                source: source.clone(),
             });
             added += 1;
         }

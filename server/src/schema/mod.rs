@@ -13,7 +13,9 @@ pub mod model;
 pub mod suggest;
 pub mod validate;
 
-pub use catalog::{Catalog, CrdLoadError, KindInfo, KindSource, split_api_version};
+pub use catalog::{
+    Catalog, ClusterSchemas, CrdLoadError, KindInfo, KindSource, ServedKind, split_api_version,
+};
 pub use deprecation::KubeVersion;
 pub use validate::{SchemaFix, SchemaIssue, ValidationOptions, Validator};
 

@@ -74,7 +74,7 @@ pub fn kind_chunk(catalog: &Catalog, info: &KindInfo) -> Chunk {
     }
     let path = match &info.source {
         KindSource::Crd { path, .. } => Some(path.clone()),
-        KindSource::Builtin => None,
+        KindSource::Builtin | KindSource::Cluster { .. } => None,
     };
     Chunk {
         id: format!("kind:{api}/{}", info.kind),

@@ -1,0 +1,363 @@
+//! The cluster cache on disk, one folder per kubeconfig context:
+//!
+//! ```text
+//! $XDG_CACHE_HOME/usher/clusters/<context>-<hash>/
+//!   snapshot.json            what was read, when, and from which server
+//!   openapi/<hash>.json      the schemas of one OpenAPI v3 group-version document
+//! ```
+//!
+//! Every file is written to a temporary file beside it and renamed into place, and the
+//! snapshot is written last, so a reader sees the old cache or the new one, never half of one.
+//! OpenAPI documents are named by the server's hash, so an unchanged document is never fetched
+//! or written again.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use sha2::{Digest, Sha256};
+
+/// Bumped when the snapshot's shape changes; older caches are ignored (and refreshed).
+pub const CACHE_FORMAT: u32 = 1;
+
+/// The server's version (`/version`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServerVersion {
+    #[serde(rename = "gitVersion", default)]
+    pub git_version: String,
+    #[serde(default)]
+    pub major: String,
+    #[serde(default)]
+    pub minor: String,
+}
+
+impl ServerVersion {
+    /// `(major, minor)`, from `major`/`minor` (which may carry a `+`, as on managed clusters),
+    /// else from `gitVersion` (`v1.29.3-eks-…`).
+    pub fn major_minor(&self) -> Option<(u32, u32)> {
+        let num = |s: &str| {
+            s.trim_end_matches('+')
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .ok()
+        };
+        if let (Some(a), Some(b)) = (num(&self.major), num(&self.minor)) {
+            return Some((a, b));
+        }
+        let mut parts = self.git_version.trim_start_matches('v').split('.');
+        Some((num(parts.next()?)?, num(parts.next()?)?))
+    }
+}
+
+/// One resource type the server serves (from discovery or its CRDs).
+pub use crate::schema::ServedKind as ApiResource;
+
+/// One OpenAPI v3 group-version document, by the server's hash.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OpenApiDoc {
+    pub hash: String,
+    /// File name under `openapi/`.
+    pub file: String,
+    /// How many schemas it holds.
+    pub schemas: usize,
+}
+
+/// Everything read from one cluster.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub format: u32,
+    pub context: String,
+    pub server: String,
+    /// When the refresh that produced it finished (seconds since the Unix epoch).
+    pub taken_at: u64,
+    pub version: Option<ServerVersion>,
+    pub resources: Vec<ApiResource>,
+    /// OpenAPI v3 documents by path (`api/v1`, `apis/apps/v1`, …); the group-versions that
+    /// CRDs serve are read from the CRDs instead.
+    pub openapi: BTreeMap<String, OpenApiDoc>,
+    pub crds: Vec<Json>,
+    /// Kyverno ClusterPolicies/Policies/PolicyExceptions, ValidatingPolicies,
+    /// ValidatingAdmissionPolicies and their bindings.
+    pub policies: Vec<Json>,
+    /// Namespaces (name and labels), for namespace selectors.
+    pub namespaces: Vec<Json>,
+    /// ConfigMaps that the cluster's policies read (`context[].configMap`).
+    pub config_maps: Vec<Json>,
+    /// Answers to the cluster policies' `apiCall` context entries (GET only), by URL path.
+    pub api_calls: BTreeMap<String, Json>,
+    pub policy_reports: Vec<Json>,
+    /// What the refresh could not read (the rest was kept).
+    pub problems: Vec<String>,
+    /// Requests sent and bytes received by the refresh.
+    pub requests: u64,
+    pub bytes: u64,
+    /// A hash of what the cluster holds (see `fetch::fingerprint`): equal fingerprints mean
+    /// nothing changed.
+    #[serde(default)]
+    pub fingerprint: String,
+}
+
+impl Snapshot {
+    pub fn age(&self) -> Duration {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Duration::from_secs(now.saturating_sub(self.taken_at))
+    }
+}
+
+/// `3 s`, `5 min`, `2 h 10 min`, `4 days`.
+pub fn human_age(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min", s / 60),
+        3600..=86_399 => {
+            let m = (s % 3600) / 60;
+            if m == 0 {
+                format!("{} h", s / 3600)
+            } else {
+                format!("{} h {m} min", s / 3600)
+            }
+        }
+        _ => {
+            let days = s / 86_400;
+            format!("{days} day{}", if days == 1 { "" } else { "s" })
+        }
+    }
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// usher's cache folder: `USHER_CACHE_DIR`, else `$XDG_CACHE_HOME/usher`, else
+/// `~/.cache/usher`.
+pub fn cache_root() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("USHER_CACHE_DIR").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(d).join("usher"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("usher"))
+}
+
+/// The cache of one context.
+#[derive(Debug, Clone)]
+pub struct ContextCache {
+    pub dir: PathBuf,
+}
+
+impl ContextCache {
+    /// The folder of `context` (its name made safe for a file name, with a hash of the exact
+    /// name so that `a/b` and `a:b` differ), under `root`.
+    pub fn new(root: &Path, context: &str) -> ContextCache {
+        let safe: String = context
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(60)
+            .collect();
+        let hash = hex(&Sha256::digest(context.as_bytes()))[..10].to_string();
+        ContextCache {
+            dir: root.join("clusters").join(format!("{safe}-{hash}")),
+        }
+    }
+
+    /// The cache of `context` under [`cache_root`].
+    pub fn for_context(context: &str) -> Option<ContextCache> {
+        cache_root().map(|r| ContextCache::new(&r, context))
+    }
+
+    pub fn snapshot_path(&self) -> PathBuf {
+        self.dir.join("snapshot.json")
+    }
+
+    fn doc_path(&self, file: &str) -> PathBuf {
+        self.dir.join("openapi").join(file)
+    }
+
+    /// The snapshot, if there is a usable one. `Ok(None)`: no cache yet (or one of an older
+    /// format); `Err`: a cache that cannot be read.
+    pub fn load(&self) -> Result<Option<Snapshot>, String> {
+        let path = self.snapshot_path();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        #[derive(Deserialize)]
+        struct Head {
+            format: u32,
+        }
+        match serde_json::from_slice::<Head>(&bytes) {
+            Ok(h) if h.format != CACHE_FORMAT => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Ok(_) => {}
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The schemas of one stored OpenAPI document.
+    pub fn load_doc(&self, doc: &OpenApiDoc) -> Result<Map<String, Json>, String> {
+        let path = self.doc_path(&doc.file);
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        match serde_json::from_slice(&bytes) {
+            Ok(Json::Object(m)) => Ok(m),
+            Ok(_) => Err(format!("{}: not a JSON object", path.display())),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    /// Whether the document with this hash is stored.
+    pub fn has_doc(&self, doc: &OpenApiDoc) -> bool {
+        self.doc_path(&doc.file).is_file()
+    }
+
+    /// Stores the schemas of the document at `path` with the server's `hash`.
+    pub fn store_doc(
+        &self,
+        path: &str,
+        hash: &str,
+        schemas: &Map<String, Json>,
+    ) -> Result<OpenApiDoc, String> {
+        let file = format!(
+            "{}.json",
+            &hex(&Sha256::digest(format!("{path}\n{hash}").as_bytes()))[..32]
+        );
+        let bytes = serde_json::to_vec(schemas).map_err(|e| e.to_string())?;
+        write_atomic(&self.doc_path(&file), &bytes)?;
+        Ok(OpenApiDoc {
+            hash: hash.to_string(),
+            file,
+            schemas: schemas.len(),
+        })
+    }
+
+    /// Writes the snapshot (last, so it only names documents already written) and removes the
+    /// documents it no longer names.
+    pub fn store(&self, snapshot: &Snapshot) -> Result<(), String> {
+        let bytes = serde_json::to_vec(snapshot).map_err(|e| e.to_string())?;
+        write_atomic(&self.snapshot_path(), &bytes)?;
+        let keep: std::collections::HashSet<&str> =
+            snapshot.openapi.values().map(|d| d.file.as_str()).collect();
+        if let Ok(rd) = std::fs::read_dir(self.dir.join("openapi")) {
+            for e in rd.filter_map(Result::ok) {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.ends_with(".json") && !keep.contains(name.as_ref()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| format!("{}: no parent folder", path.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| format!("{}: {}", path.display(), e.error))?;
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_of_managed_clusters_parse() {
+        let v = |major: &str, minor: &str, git: &str| ServerVersion {
+            git_version: git.into(),
+            major: major.into(),
+            minor: minor.into(),
+        };
+        assert_eq!(v("1", "29+", "v1.29.3-eks-1").major_minor(), Some((1, 29)));
+        assert_eq!(v("", "", "v1.31.0-gke.1").major_minor(), Some((1, 31)));
+        assert_eq!(v("", "", "nonsense").major_minor(), None);
+    }
+
+    #[test]
+    fn snapshot_round_trip_keeps_documents_it_names_only() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = ContextCache::new(root.path(), "arn:aws:eks:eu-west-1:1:cluster/prod");
+        assert!(
+            cache
+                .dir
+                .to_string_lossy()
+                .contains("arn_aws_eks_eu-west-1_1_cluster_prod-")
+        );
+        assert!(cache.load().unwrap().is_none());
+        let mut schemas = Map::new();
+        schemas.insert(
+            "io.example.v1.Thing".into(),
+            serde_json::json!({"type": "object"}),
+        );
+        let old = cache
+            .store_doc("apis/example.io/v1", "AAA", &schemas)
+            .unwrap();
+        let new = cache
+            .store_doc("apis/example.io/v1", "BBB", &schemas)
+            .unwrap();
+        assert_ne!(old.file, new.file);
+        let mut snap = Snapshot {
+            format: CACHE_FORMAT,
+            context: "prod".into(),
+            taken_at: now_secs(),
+            ..Default::default()
+        };
+        snap.openapi
+            .insert("apis/example.io/v1".into(), new.clone());
+        cache.store(&snap).unwrap();
+        assert!(!cache.has_doc(&old), "the replaced document is removed");
+        assert!(cache.has_doc(&new));
+        let back = cache.load().unwrap().unwrap();
+        assert_eq!(back.context, "prod");
+        assert_eq!(cache.load_doc(&new).unwrap(), schemas);
+        // A cache of another format is not used.
+        std::fs::write(cache.snapshot_path(), br#"{"format": 999}"#).unwrap();
+        assert!(cache.load().unwrap().is_none());
+        // A broken one is an error, with the file named.
+        std::fs::write(cache.snapshot_path(), b"{\"format\": 1, \"con").unwrap();
+        let e = cache.load().unwrap_err();
+        assert!(e.contains("snapshot.json"), "{e}");
+    }
+
+    #[test]
+    fn ages_read_well() {
+        assert_eq!(human_age(Duration::from_secs(5)), "5 s");
+        assert_eq!(human_age(Duration::from_secs(600)), "10 min");
+        assert_eq!(human_age(Duration::from_secs(7800)), "2 h 10 min");
+        assert_eq!(human_age(Duration::from_secs(3 * 86_400)), "3 days");
+    }
+}
