@@ -44,6 +44,13 @@ fn json_size(j: &Json) -> f64 {
     }
 }
 
+/// The largest list, map or string length in `j`.
+pub fn largest(j: &Json) -> f64 {
+    let mut max = 1.0;
+    largest_in(j, &mut max);
+    max
+}
+
 fn largest_in(j: &Json, max: &mut f64) {
     *max = max.max(json_size(j));
     match j {
@@ -92,40 +99,60 @@ const LINEAR: &[&str] = &[
     "cidr",
 ];
 
-impl Estimator<'_> {
+impl<'a> Estimator<'a> {
     fn unknown(&self) -> f64 {
-        *self.largest.get_or_init(|| {
-            let mut max = 1.0;
-            for j in self.vars.json.values() {
-                largest_in(j, &mut max);
-            }
-            max
-        })
+        *self.largest.get_or_init(|| self.vars.largest())
     }
 
-    /// The size of the value a select chain names, when it names variables' data.
-    fn chain_size(&self, e: &IdedExpr) -> Option<f64> {
-        let (root, path) = super::chain(e)?;
-        if self.loop_vars.contains(&root) {
-            return None;
+    /// For a select chain (`a.b[0].?c`): the data it names when that is known, and how many
+    /// steps it takes. None when `e` is not a chain. Walks the expression and the data
+    /// together, without allocating (it runs for every chain of every evaluation).
+    fn chain_info(&self, e: &IdedExpr) -> Option<(Option<&'a Json>, usize)> {
+        let step = |j: Option<&'a Json>, key: &str| {
+            j.and_then(|j| match j {
+                Json::Object(m) => m.get(key),
+                Json::Array(a) => a.get(key.parse::<usize>().ok()?),
+                _ => None,
+            })
+        };
+        match &e.expr {
+            Expr::Ident(name) => {
+                if self.loop_vars.iter().any(|v| v == name) {
+                    Some((None, 0))
+                } else {
+                    Some((self.vars.json(name), 0))
+                }
+            }
+            Expr::Select(s) => {
+                let (j, d) = self.chain_info(&s.operand)?;
+                Some((step(j, &s.field), d + 1))
+            }
+            // `a.?b` is a call of `_?._`, `a[k]` of `_[_]` with a literal key.
+            Expr::Call(c)
+                if c.func_name == "_?._" || c.func_name == "_[?_]" || c.func_name == "_[_]" =>
+            {
+                let (j, d) = self.chain_info(c.args.first()?)?;
+                match &c.args.get(1)?.expr {
+                    Expr::Literal(LiteralValue::String(s)) => Some((step(j, s), d + 1)),
+                    Expr::Literal(LiteralValue::Int(i)) => {
+                        Some((step(j, &i.inner().to_string()), d + 1))
+                    }
+                    _ => Some((j, d)),
+                }
+            }
+            _ => None,
         }
-        let mut j = self.vars.json(&root)?;
-        for seg in &path {
-            j = match j {
-                Json::Object(m) => m.get(seg)?,
-                Json::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
-                _ => return None,
-            };
-        }
-        Some(json_size(j))
     }
 
     fn walk(&mut self, e: &IdedExpr) -> Est {
         match &e.expr {
             Expr::Ident(_) | Expr::Select(_) => {
-                let depth = chain_depth(e);
-                let size = self.chain_size(e).unwrap_or_else(|| self.unknown());
-                Est { cost: depth, size }
+                let (json, steps) = self.chain_info(e).unwrap_or((None, 0));
+                let size = json.map(json_size).unwrap_or_else(|| self.unknown());
+                Est {
+                    cost: 1.0 + steps as f64,
+                    size,
+                }
             }
             Expr::Literal(LiteralValue::String(s)) => Est {
                 cost: 0.0,
@@ -170,10 +197,10 @@ impl Estimator<'_> {
                 }
             }
             Expr::Call(c) => {
-                if let Some(size) = self.chain_size(e) {
+                if let Some((Some(json), steps)) = self.chain_info(e) {
                     return Est {
-                        cost: chain_depth(e),
-                        size,
+                        cost: 1.0 + steps as f64,
+                        size: json_size(json),
                     };
                 }
                 let mut cost = 1.0;
@@ -233,12 +260,6 @@ impl Estimator<'_> {
             }
         }
     }
-}
-
-fn chain_depth(e: &IdedExpr) -> f64 {
-    super::chain(e)
-        .map(|(_, p)| 1.0 + p.len() as f64)
-        .unwrap_or(1.0)
 }
 
 #[cfg(test)]

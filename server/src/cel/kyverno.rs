@@ -22,7 +22,7 @@ pub const UNSUPPORTED: &str = "[needs cluster data]";
 /// The resources `resource.Get`/`resource.List` answer from.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ResourceLib {
-    pub items: Vec<Json>,
+    pub items: Arc<Vec<Json>>,
 }
 
 impl Opaque for ResourceLib {
@@ -42,7 +42,7 @@ impl Opaque for NetworkLib {
 }
 
 /// The value of the `resource` variable.
-pub fn resource_lib(items: Vec<Json>) -> Value {
+pub fn resource_lib(items: Arc<Vec<Json>>) -> Value {
     Value::Opaque(Arc::new(ResourceLib { items }))
 }
 
@@ -287,10 +287,10 @@ mod tests {
         let mut v = Vars::new();
         v.set_value(
             "resource",
-            resource_lib(vec![
+            resource_lib(Arc::new(vec![
                 json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "regs", "namespace": "default"}, "data": {"registries": "ghcr.io"}}),
                 json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod", "labels": {"exec": "no"}}}),
-            ]),
+            ])),
         );
         for (name, value) in network_libs() {
             v.set_value(name, value);

@@ -193,12 +193,21 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A variable's JSON, with its largest length once worked out.
+#[derive(Debug)]
+struct Bound {
+    json: Json,
+    largest: std::sync::OnceLock<f64>,
+}
+
 /// The variables of an evaluation: converted once, lent to every expression evaluated with them.
-#[derive(Default)]
+/// Values are shared: a clone costs a few reference counts (policies evaluated on the same
+/// resource start from one converted set).
+#[derive(Default, Clone)]
 pub struct Vars {
-    vals: HashMap<String, Box<dyn Val>>,
+    vals: HashMap<String, Arc<dyn Val>>,
     /// The JSON of each variable given as JSON, for the cost estimate's sizes.
-    json: HashMap<String, Arc<Json>>,
+    json: HashMap<String, Arc<Bound>>,
 }
 
 impl std::fmt::Debug for Vars {
@@ -225,11 +234,26 @@ impl Vars {
         self.bind(name, value, json);
     }
 
+    /// The largest list, map or string length in any variable (the cost estimate's size of
+    /// data it cannot name); worked out once per variable, shared by clones.
+    pub fn largest(&self) -> f64 {
+        self.json
+            .values()
+            .map(|b| *b.largest.get_or_init(|| cost::largest(&b.json)))
+            .fold(1.0, f64::max)
+    }
+
     fn bind(&mut self, name: &str, value: Value, json: Json) {
         match Box::<dyn Val>::try_from(value) {
             Ok(v) => {
-                self.vals.insert(name.to_string(), v);
-                self.json.insert(name.to_string(), Arc::new(json));
+                self.vals.insert(name.to_string(), Arc::from(v));
+                self.json.insert(
+                    name.to_string(),
+                    Arc::new(Bound {
+                        json,
+                        largest: std::sync::OnceLock::new(),
+                    }),
+                );
             }
             Err(_) => self.remove(name),
         }
@@ -241,7 +265,7 @@ impl Vars {
 
     /// The JSON a variable was given as, when it was.
     pub fn json(&self, name: &str) -> Option<&Json> {
-        self.json.get(name).map(|j| &**j)
+        self.json.get(name).map(|b| &b.json)
     }
 
     pub fn remove(&mut self, name: &str) {

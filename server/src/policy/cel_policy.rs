@@ -79,8 +79,8 @@ pub struct Input<'a> {
     /// Where `object` sits in the resource ("" or the template's pointer).
     pub base: &'a str,
     pub opts: &'a EvalOptions,
-    /// The admission request (with the real resource).
-    pub request: Json,
+    /// The resource's request context (shared by every policy evaluated on it).
+    ctx: &'a super::vars::Context,
 }
 
 /// The admission request CEL sees, from the request context the engine prepared once per
@@ -105,7 +105,7 @@ fn request_json(ctx: &super::vars::Context, object: &Json) -> Json {
 
 impl<'a> Input<'a> {
     pub fn new(
-        ctx: &super::vars::Context,
+        ctx: &'a super::vars::Context,
         object: &'a Json,
         base: &'a str,
         opts: &'a EvalOptions,
@@ -114,14 +114,26 @@ impl<'a> Input<'a> {
             object,
             base,
             opts,
-            request: request_json(ctx, object),
+            ctx,
         }
     }
 
+    /// The variables of an evaluation: those of the request, converted once per resource and
+    /// object, plus `params`.
     fn vars(&self, params: Option<&Json>) -> Vars {
+        let shared = self
+            .ctx
+            .memo(&format!("cel-vars {}", self.base), || self.request_vars());
+        let mut v = (*shared).clone();
+        v.set_json("params", params.unwrap_or(&Json::Null));
+        v
+    }
+
+    /// `object`, `oldObject`, `request`, `namespaceObject` and the libraries' variables.
+    fn request_vars(&self) -> Vars {
+        let request = request_json(self.ctx, self.object);
         let mut v = Vars::new();
-        let op = self
-            .request
+        let op = request
             .get("operation")
             .and_then(Json::as_str)
             .unwrap_or("CREATE");
@@ -141,8 +153,7 @@ impl<'a> Input<'a> {
                 &Json::Null
             },
         );
-        v.set_json("request", &self.request);
-        v.set_json("params", params.unwrap_or(&Json::Null));
+        v.set_json("request", &request);
         let ns = self
             .object
             .pointer("/metadata/namespace")
@@ -177,7 +188,7 @@ impl<'a> Input<'a> {
         v.set_json("namespaceObject", &ns_obj);
         v.set_value(
             "resource",
-            crate::cel::kyverno::resource_lib(self.opts.cel_resources.as_ref().clone()),
+            crate::cel::kyverno::resource_lib(self.opts.cel_resources.clone()),
         );
         for (name, value) in crate::cel::kyverno::network_libs() {
             v.set_value(name, value);

@@ -95,7 +95,12 @@ pub struct Context {
     base: Arc<OnceLock<Rcvar>>,
     top: Arc<Vec<(String, Json)>>,
     var: Arc<OnceLock<Rcvar>>,
+    /// Values derived from the request once per resource and shared by every copy (the
+    /// converted variables of CEL policies), by name.
+    memo: Arc<Memo>,
 }
+
+type Memo = std::sync::Mutex<Vec<(String, Arc<dyn std::any::Any + Send + Sync>)>>;
 
 impl Context {
     pub fn new(data: Json) -> Self {
@@ -104,7 +109,31 @@ impl Context {
             base: Arc::new(OnceLock::new()),
             top: Arc::new(Vec::new()),
             var: Arc::new(OnceLock::new()),
+            memo: Arc::new(Memo::default()),
         }
+    }
+
+    /// The value named `key`, made by `make` the first time it is asked for on this request
+    /// (the request is the same for every copy of a context: it is set once per resource).
+    pub fn memo<T: std::any::Any + Send + Sync>(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        let found = self
+            .memo
+            .lock()
+            .ok()
+            .and_then(|m| m.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
+            .and_then(|v| v.downcast::<T>().ok());
+        if let Some(v) = found {
+            return v;
+        }
+        let v = Arc::new(make());
+        if let Ok(mut m) = self.memo.lock() {
+            m.push((key.to_string(), v.clone()));
+        }
+        v
     }
 
     fn var(&self) -> Rcvar {
