@@ -27,7 +27,7 @@ demo: build
 test: setup
 	USHER_REQUIRE_NVIM=1 USHER_REQUIRE_MCP=1 $(CARGO) test --workspace --release
 
-## bench: run the check, policy, retrieval, knowledge-index, MCP and CEL benchmarks (they print their figures).
+## bench: run the check, policy, retrieval, knowledge-index, MCP, CEL and cluster benchmarks (they print their figures).
 bench: build
 	$(CARGO) bench -p usher --bench check
 	$(CARGO) bench -p usher --bench policy
@@ -35,6 +35,7 @@ bench: build
 	$(CARGO) bench -p usher --bench knowledge
 	$(CARGO) bench -p usher --bench mcp
 	$(CARGO) bench -p usher --bench cel
+	$(CARGO) bench -p usher --bench cluster
 
 ## bench-lsp: replay benchmark of `usher lsp` over stdio, with yaml-language-server on the same
 ## files (installed into .tools/ by scripts/setup-bench.sh); prints a table with ratios.
