@@ -6,8 +6,9 @@ mod support {
     pub mod apiserver;
 }
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value as Json;
@@ -44,15 +45,21 @@ impl Env {
     }
 
     fn usher(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_usher"))
-            .args(args)
-            .current_dir(root())
+        self.command(&root(), args).output().expect("usher runs")
+    }
+
+    /// `usher ARGS` in `dir`, with this sandbox's cache, HOME and kubeconfig.
+    fn command(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_usher"));
+        c.args(args)
+            .current_dir(dir)
             .env("USHER_CACHE_DIR", self.cache.path())
             .env("KUBECONFIG", &self.kubeconfig)
             .env("HOME", self.cache.path())
             .env_remove("XDG_CACHE_HOME")
-            .output()
-            .expect("usher runs")
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("USHER_MODEL_DIR");
+        c
     }
 
     fn status(&self, context: &str) -> Json {
@@ -387,14 +394,14 @@ fn partial_failures_keep_the_rest_and_what_the_cache_had() {
     assert!(refresh(&env, "test").status.success());
 
     // 403 on one group, 500 on one document, a truncated CRD list, a non-JSON namespace list,
-    // a slow policy-report list (over the 1 s limit set below).
+    // a slow policy-report list (over the 2 s limit set below).
     server.fault("/apis/kyverno.io/", Fault::Status(403));
     server.fault("/openapi/v3/apis/apps/v1", Fault::Status(500));
     server.fault("/apis/apiextensions.k8s.io/", Fault::Truncate);
     server.fault("/api/v1/namespaces", Fault::NotJson);
     server.fault(
         "/apis/wgpolicyk8s.io/",
-        Fault::Delay(Duration::from_secs(4)),
+        Fault::Delay(Duration::from_secs(6)),
     );
     // The apps/v1 document changed meanwhile, so the 500 is met (an unchanged one is reused).
     let mut apps: Json = serde_json::from_slice(
@@ -405,7 +412,7 @@ fn partial_failures_keep_the_rest_and_what_the_cache_had() {
     apps["info"]["version"] = "v1.29.4".into();
     server.set_openapi_document("apis/apps/v1", &apps);
     let config = env.cache.path().join("usher.yaml");
-    std::fs::write(&config, "cluster:\n  timeoutSeconds: 1\n").unwrap();
+    std::fs::write(&config, "cluster:\n  timeoutSeconds: 2\n").unwrap();
     let o = env.usher(&[
         "cluster",
         "refresh",
@@ -437,7 +444,7 @@ fn partial_failures_keep_the_rest_and_what_the_cache_had() {
         "GET /openapi/v3/apis/apps/v1: 500",
         "list customresourcedefinitions: invalid answer: the JSON ends early",
         "list namespaces: invalid answer: not JSON",
-        "no answer within 1 s",
+        "no answer within 2 s",
     ] {
         assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
     }
@@ -478,4 +485,169 @@ fn partial_failures_keep_the_rest_and_what_the_cache_had() {
     let o = refresh(&env, "test");
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(env.status("test")["problems"].as_array().unwrap().len(), 0);
+}
+
+/// `usher index --cluster` puts the cluster's kinds and policies in the knowledge index (a
+/// second run with nothing changed is a no-op), and `usher mcp` answers from the cluster cache.
+#[test]
+fn the_clusters_kinds_and_policies_reach_the_index_and_the_mcp_tools() {
+    let server = fixture_server();
+    let env = Env::new(&server);
+    // A folder without .tools/model above it: words only, no embedding model to load.
+    let work = tempfile::tempdir().unwrap();
+    let index = |extra: &[&str]| {
+        let mut args = vec![
+            "index",
+            "--no-config",
+            "--no-bundled-policies",
+            "--index-dir",
+            "idx",
+            "--cluster",
+            "--context",
+            "test",
+        ];
+        args.extend_from_slice(extra);
+        env.command(work.path(), &args).output().unwrap()
+    };
+    let o = index(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cluster test (v1.29.3)"), "{err}");
+    assert!(err.contains("indexed "), "{err}");
+
+    let search = |query: &str, source_type: &str| -> Vec<Json> {
+        let o = env
+            .command(
+                work.path(),
+                &[
+                    "search",
+                    "--no-config",
+                    "--index-dir",
+                    "idx",
+                    "--source-type",
+                    source_type,
+                    "-k",
+                    "3",
+                    "--json",
+                    query,
+                ],
+            )
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let out: Json = serde_json::from_slice(&o.stdout).unwrap();
+        out.as_array().cloned().unwrap_or_default()
+    };
+    let kinds = search("managed postgres database", "kind");
+    assert!(
+        kinds
+            .first()
+            .is_some_and(|k| k.to_string().contains("PostgresDatabase")),
+        "{kinds:#?}"
+    );
+    let policies = search("every workload needs a team label", "policy");
+    assert!(
+        policies
+            .iter()
+            .any(|p| p.to_string().contains("require-team-label")),
+        "{policies:#?}"
+    );
+
+    // Nothing changed in the cluster or the sources: the index stays as it is.
+    let o = index(&["--quiet"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = index(&[]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("up to date"),
+        "{}",
+        text(&o)
+    );
+
+    // usher mcp reads the same cache (never the cluster): the CRD is explained and found.
+    server.clear_log();
+    let mut child = env
+        .command(
+            work.path(),
+            &[
+                "mcp",
+                "--no-config",
+                "--context",
+                "test",
+                "--audit-log",
+                "audit.jsonl",
+            ],
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut ask = |id: u64, method: &str, params: Json| -> Json {
+        let msg =
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        writeln!(stdin, "{msg}").unwrap();
+        if method == "initialize" {
+            let note = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+            // Sent after the answer is read, below.
+            let answer = read_answer(&mut stdout, id);
+            writeln!(stdin, "{note}").unwrap();
+            return answer;
+        }
+        read_answer(&mut stdout, id)
+    };
+    ask(
+        1,
+        "initialize",
+        serde_json::json!({
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "cluster-test", "version": "1"}
+        }),
+    );
+    let explained = ask(
+        2,
+        "tools/call",
+        serde_json::json!({"name": "explain", "arguments": {"apiVersion": "db.example.io/v1", "kind": "PostgresDatabase", "path": "spec.storageGB"}}),
+    );
+    let e = &explained["result"]["structuredContent"];
+    assert!(
+        e.to_string().contains("Disk size in GB") && e.to_string().contains("cluster test"),
+        "{explained:#}"
+    );
+    let found = ask(
+        3,
+        "tools/call",
+        serde_json::json!({"name": "find_kinds", "arguments": {"query": "managed postgres database", "k": 3}}),
+    );
+    assert_eq!(
+        found["result"]["structuredContent"]["results"][0]["kind"], "PostgresDatabase",
+        "{found:#}"
+    );
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("using the cluster test"), "{err}");
+    assert!(
+        server.requests().is_empty(),
+        "usher mcp sent requests: {:?}",
+        server.requests()
+    );
+}
+
+/// Reads JSON-RPC lines until the answer to `id`.
+fn read_answer(out: &mut impl BufRead, id: u64) -> Json {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = out.read_line(&mut line).unwrap();
+        assert!(n > 0, "the server closed its output before answering {id}");
+        let Ok(msg) = serde_json::from_str::<Json>(&line) else {
+            continue;
+        };
+        if msg["id"] == id {
+            return msg;
+        }
+    }
 }

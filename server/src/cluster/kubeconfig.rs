@@ -115,7 +115,12 @@ impl KubeconfigFile {
             .await
             .map_err(|e| format!("context '{context}': {}", chain(&e)))?;
         config.connect_timeout = Some(timeout);
-        config.read_timeout = Some(timeout);
+        // No read timeout on the connection itself: `kube` applies it to every read, idle
+        // pooled connections included, so a connection that waited longer than the limit
+        // between two requests failed the next one ("connection error: timed out").
+        // ReadOnlyClient bounds each request as a whole instead.
+        config.read_timeout = None;
+        config.write_timeout = None;
         let client = kube::Client::try_from(config)
             .map_err(|e| format!("context '{context}': {}", chain(&e)))?;
         Ok(ReadOnlyClient::new(client, timeout))

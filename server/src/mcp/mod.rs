@@ -44,6 +44,14 @@ pub struct McpArgs {
     /// ~/.local/state/usher/mcp-audit.jsonl).
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// Use the cached schemas and policies of this kubeconfig context (`usher cluster
+    /// refresh`). Default: `cluster.context` of the configuration, else the current context,
+    /// when it has a cache. The cluster itself is never contacted.
+    #[arg(long, value_name = "NAME", conflicts_with = "no_cluster")]
+    pub context: Option<String>,
+    /// Ignore the cluster cache: built-in schemas, CRD files and local policies only.
+    #[arg(long)]
+    pub no_cluster: bool,
     /// Largest manifest `check_manifest` accepts, in KiB.
     #[arg(long, value_name = "KIB", default_value_t = 1024)]
     pub max_yaml_kib: usize,
@@ -63,9 +71,18 @@ const PROMPT: &str = "check-before-apply";
 pub fn run(args: McpArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let cwd = std::env::current_dir()?;
-    let mut ws = Workspace::load(&cwd, args.config.as_deref(), args.no_config)
-        .map_err(anyhow::Error::msg)?;
+    let mut ws = Workspace::load(
+        &cwd,
+        args.config.as_deref(),
+        args.no_config,
+        !args.no_cluster,
+        args.context.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
     ws.limits.max_yaml_bytes = args.max_yaml_kib.saturating_mul(1024);
+    for n in &ws.notices {
+        eprintln!("usher mcp: {n}");
+    }
     for e in &ws.load_errors {
         eprintln!("usher mcp: warning: {e}");
     }

@@ -82,6 +82,10 @@ pub struct Workspace {
     pub analyzer: Arc<Analyzer>,
     /// CRD and policy files that could not be read.
     pub load_errors: Vec<String>,
+    /// Which cluster cache is used, or why none is.
+    pub notices: Vec<String>,
+    /// The cluster cache in use: its kinds and policies go into the in-memory index too.
+    pub cluster: Option<Arc<crate::cluster::ClusterView>>,
     pub limits: Limits,
     knowledge: OnceLock<Knowledge>,
 }
@@ -89,7 +93,15 @@ pub struct Workspace {
 impl Workspace {
     /// Reads the configuration (`config`, else `.usher.yaml` from `root` upwards), the CRDs
     /// and the policies. The knowledge index is opened later ([`Workspace::knowledge`]).
-    pub fn load(root: &Path, config: Option<&Path>, no_config: bool) -> Result<Workspace, String> {
+    /// With `use_cluster`, the cached data of the kubeconfig context `context` (else the
+    /// configured or current one) is used when it has a cache; the cluster is never contacted.
+    pub fn load(
+        root: &Path,
+        config: Option<&Path>,
+        no_config: bool,
+        use_cluster: bool,
+        context: Option<&str>,
+    ) -> Result<Workspace, String> {
         let config_file = if no_config {
             None
         } else {
@@ -109,8 +121,24 @@ impl Workspace {
         let mut settings = crate::lsp::settings::Settings::default();
         settings.config = cfg.clone();
         settings.workspace = root.clone();
-        let (analyzer, load_errors) = settings.analyzer_with_errors();
+        let mut notices = Vec::new();
+        let cluster = if use_cluster {
+            let loaded = crate::cluster::load_configured(cfg.cluster.as_ref(), context, None);
+            if let Some(e) = loaded.error {
+                return Err(e);
+            }
+            notices = loaded.notices;
+            if let Some(v) = &loaded.view {
+                notices.push(format!("using the {}", v.summary()));
+            }
+            loaded.view.map(Arc::new)
+        } else {
+            None
+        };
+        let (analyzer, load_errors) = settings.analyzer_for(cluster.as_deref());
         Ok(Workspace {
+            notices,
+            cluster,
             root,
             config: cfg,
             config_file,
@@ -181,6 +209,7 @@ impl Workspace {
             opts.policies = self.config.policies.clone().unwrap_or_default();
             opts.crds = self.config.crds.clone();
             opts.kinds = kc.and_then(|k| k.kinds).unwrap_or(true);
+            opts.cluster = self.cluster.clone();
             build(&opts, Embeddings::Off, &mut |_| {})?;
             let (advisor, _) = Advisor::open(&opts.dir, || Err(String::new()), None, &self.root)
                 .map_err(|e| format!("{e:?}"))?;
@@ -1397,7 +1426,7 @@ mod tests {
     }
 
     fn workspace() -> Workspace {
-        Workspace::load(&fixtures().join("demo"), None, false).unwrap()
+        Workspace::load(&fixtures().join("demo"), None, false, false, None).unwrap()
     }
 
     #[test]
@@ -1555,7 +1584,7 @@ mod tests {
     #[test]
     fn without_an_index_search_uses_a_temporary_one() {
         let dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::load(dir.path(), None, true).unwrap();
+        let ws = Workspace::load(dir.path(), None, true, false, None).unwrap();
         let out = ws
             .call("find_kinds", json!({"query": "run a job on a schedule"}))
             .unwrap();
