@@ -83,13 +83,55 @@ fn lsp_times(
         .envs(env.iter().map(|(k, v)| (*k, v.as_os_str())))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(
+            std::fs::File::create(std::env::temp_dir().join("usher-bench-cluster-lsp.log"))
+                .map_or(Stdio::null(), Stdio::from),
+        )
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"processId": null, "rootUri": null, "capabilities": {}, "initializationOptions": {"policies": {"bundled": false}}}});
+    stdin.write_all(&frame(&initialize)).unwrap();
+    stdin.flush().unwrap();
+    // A reader thread, so that a server that goes quiet cannot hang the benchmark.
+    let (tx, rx) = std::sync::mpsc::channel::<Json>();
+    std::thread::spawn(move || {
+        loop {
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if out.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some(v) = line.strip_prefix("Content-Length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            if out.read_exact(&mut body).is_err() {
+                return;
+            }
+            if tx
+                .send(serde_json::from_slice(&body).unwrap_or(Json::Null))
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    // Nothing else may be sent before the initialize answer (the server drops it).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Ok(msg) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if msg["id"] == 1 {
+            break;
+        }
+    }
     for m in [
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"processId": null, "rootUri": null, "capabilities": {}, "initializationOptions": {"policies": {"bundled": false}}}}),
         json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}),
         json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": text}}}),
     ] {
@@ -98,38 +140,33 @@ fn lsp_times(
     stdin.flush().unwrap();
     let mut first = None;
     let mut full = None;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        let mut len = 0usize;
-        loop {
-            let mut line = String::new();
-            if out.read_line(&mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some(v) = line.strip_prefix("Content-Length:") {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        if len == 0 {
-            break;
-        }
-        let mut body = vec![0; len];
-        if out.read_exact(&mut body).is_err() {
-            break;
-        }
-        let msg: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
+    let mut last = Vec::new();
+    let mut seen = Vec::new();
+    while let Ok(msg) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        seen.push(format!(
+            "{} {}",
+            msg["method"].as_str().unwrap_or("response"),
+            msg["params"]["message"].as_str().unwrap_or_default()
+        ));
         if msg["method"] == "textDocument/publishDiagnostics" {
             let at = start.elapsed();
             first.get_or_insert(at);
-            if with_cluster(msg["params"]["diagnostics"].as_array().unwrap()) {
+            let diagnostics = msg["params"]["diagnostics"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if with_cluster(&diagnostics) {
                 full = Some(at);
                 break;
             }
+            last = diagnostics;
         }
+    }
+    if full.is_none() {
+        println!(
+            "  (no diagnostics with the cluster's schemas; the last ones: {}; messages: {seen:?})",
+            Json::Array(last)
+        );
     }
     let _ = child.kill();
     let _ = child.wait();
@@ -162,6 +199,20 @@ fn main() {
         ("KUBECONFIG", kubeconfig.as_path()),
     ];
     let index_arg = index.to_str().unwrap();
+    // USHER_BENCH_ONLY=lsp: only a refresh to make the cache, then the language server part.
+    if std::env::var("USHER_BENCH_ONLY").is_ok_and(|v| v == "lsp") {
+        let (t, rss, log) = run(&["cluster", "refresh", "--no-config"], &env);
+        println!(
+            "usher cluster refresh: {:.2} s, peak RSS {rss:.0} MiB\n  {}",
+            t.as_secs_f64(),
+            log.trim()
+        );
+        lsp_part(&env, work.path(), served.0);
+        if std::env::var_os("USHER_BENCH_KEEP").is_some() {
+            println!("kept {}", work.keep().display());
+        }
+        return;
+    }
     let args = [
         "index",
         "--cluster",
@@ -193,16 +244,20 @@ fn main() {
         server.requests().len()
     );
 
-    // The language server from the cache: a custom resource of a corpus CRD with an unknown
-    // field, so that the finding shows the cluster's schema is in use.
+    lsp_part(&env, work.path(), served.0);
+}
+
+/// The language server from the cache: a custom resource of a corpus CRD with an unknown
+/// field, so that the finding shows the cluster's schema is in use.
+fn lsp_part(env: &[(&str, &Path)], work: &Path, crds: usize) {
     let text = "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  secretName: web-tls\n  issuerRef: {name: letsencrypt, kind: ClusterIssuer}\n  dnsNames: [shop.example.com]\n  renewBeforeDays: 3\n";
-    let file = work.path().join("cert.yaml");
+    let file = work.join("cert.yaml");
     std::fs::write(&file, text).unwrap();
     let uri = format!("file://{}", file.display());
     let mut firsts = Vec::new();
     let mut fulls = Vec::new();
     for _ in 0..5 {
-        let (first, full) = lsp_times(&env, &uri, text, |d| {
+        let (first, full) = lsp_times(env, &uri, text, |d| {
             d.iter().any(|x| {
                 x["message"]
                     .as_str()
@@ -217,8 +272,7 @@ fn main() {
     firsts.sort();
     fulls.sort();
     println!(
-        "usher lsp from the cache ({} CRDs): first diagnostics after {:?} (median of 5), diagnostics with the cluster's schemas after {}",
-        served.0,
+        "usher lsp from the cache ({crds} CRDs): first diagnostics after {:?} (median of 5), diagnostics with the cluster's schemas after {}",
         firsts[firsts.len() / 2],
         fulls
             .get(fulls.len() / 2)

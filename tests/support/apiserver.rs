@@ -839,5 +839,22 @@ fn route(st: &State, path: &str, query: &HashMap<String, String>, accept: &str) 
             );
         }
     }
+    // A served resource without objects: an empty list, as an API server answers.
+    let listed = match path.split('/').collect::<Vec<_>>().as_slice() {
+        ["", "api", v, plural] => Some((String::new(), v.to_string(), plural.to_string())),
+        ["", "apis", g, v, plural] => Some((g.to_string(), v.to_string(), plural.to_string())),
+        _ => None,
+    };
+    if let Some((g, v, plural)) = listed
+        && let Some((_, _, _, kind, _)) = resources
+            .iter()
+            .find(|r| r.0 == g && r.1 == v && r.2 == plural)
+    {
+        let api_version = if g.is_empty() { v } else { format!("{g}/{v}") };
+        return to_bytes(
+            json!({"kind": format!("{kind}List"), "apiVersion": api_version,
+            "metadata": {"resourceVersion": "1"}, "items": []}),
+        );
+    }
     None
 }

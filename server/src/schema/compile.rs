@@ -6,7 +6,8 @@ use regex::Regex;
 use serde_json::{Map, Value as Json};
 
 use super::model::{
-    Additional, ListType, Pattern, SchemaArena, SchemaId, SchemaNode, Types, ValidationRule,
+    Additional, Constraints, ListType, Pattern, SchemaArena, SchemaId, SchemaNode, Types,
+    ValidationRule,
 };
 
 pub struct Compiler<'a> {
@@ -127,64 +128,65 @@ impl<'a> Compiler<'a> {
         if let Some(items) = obj.get("items") {
             node.items = Some(self.compile(items));
         }
+        let mut c = Constraints::default();
         if let Some(Json::Array(values)) = obj.get("enum") {
-            node.enum_values = values.clone();
+            c.enum_values = values.clone();
         }
         if let Some(p) = obj.get("pattern").and_then(Json::as_str) {
-            node.pattern = Some(Pattern {
+            c.pattern = Some(Pattern {
                 source: p.to_string(),
                 regex: Regex::new(p).ok(),
             });
         }
-        node.min_length = obj.get("minLength").and_then(Json::as_u64);
-        node.max_length = obj.get("maxLength").and_then(Json::as_u64);
-        node.min_items = obj.get("minItems").and_then(Json::as_u64);
-        node.max_items = obj.get("maxItems").and_then(Json::as_u64);
-        node.min_properties = obj.get("minProperties").and_then(Json::as_u64);
-        node.max_properties = obj.get("maxProperties").and_then(Json::as_u64);
-        node.minimum = obj.get("minimum").and_then(Json::as_f64);
-        node.maximum = obj.get("maximum").and_then(Json::as_f64);
+        c.min_length = obj.get("minLength").and_then(Json::as_u64);
+        c.max_length = obj.get("maxLength").and_then(Json::as_u64);
+        c.min_items = obj.get("minItems").and_then(Json::as_u64);
+        c.max_items = obj.get("maxItems").and_then(Json::as_u64);
+        c.min_properties = obj.get("minProperties").and_then(Json::as_u64);
+        c.max_properties = obj.get("maxProperties").and_then(Json::as_u64);
+        c.minimum = obj.get("minimum").and_then(Json::as_f64);
+        c.maximum = obj.get("maximum").and_then(Json::as_f64);
         exclusive_bound(
             obj.get("exclusiveMinimum"),
-            &mut node.minimum,
-            &mut node.exclusive_minimum,
+            &mut c.minimum,
+            &mut c.exclusive_minimum,
         );
         exclusive_bound(
             obj.get("exclusiveMaximum"),
-            &mut node.maximum,
-            &mut node.exclusive_maximum,
+            &mut c.maximum,
+            &mut c.exclusive_maximum,
         );
-        node.multiple_of = obj.get("multipleOf").and_then(Json::as_f64);
-        node.unique_items = flag(obj, "uniqueItems");
-        node.list_type = match obj.get("x-kubernetes-list-type").and_then(Json::as_str) {
+        c.multiple_of = obj.get("multipleOf").and_then(Json::as_f64);
+        c.unique_items = flag(obj, "uniqueItems");
+        c.list_type = match obj.get("x-kubernetes-list-type").and_then(Json::as_str) {
             Some("atomic") => Some(ListType::Atomic),
             Some("set") => Some(ListType::Set),
             Some("map") => Some(ListType::Map),
             _ => None,
         };
         if let Some(Json::Array(keys)) = obj.get("x-kubernetes-list-map-keys") {
-            node.list_map_keys = keys
+            c.list_map_keys = keys
                 .iter()
                 .filter_map(Json::as_str)
                 .map(Into::into)
                 .collect();
         }
-        node.default = obj.get("default").cloned();
+        c.default = obj.get("default").cloned();
         for (key, out) in [("allOf", 0), ("anyOf", 1), ("oneOf", 2)] {
             if let Some(Json::Array(subs)) = obj.get(key) {
                 let ids: Vec<SchemaId> = subs.iter().map(|s| self.compile(s)).collect();
                 match out {
-                    0 => node.all_of = ids,
-                    1 => node.any_of = ids,
-                    _ => node.one_of = ids,
+                    0 => c.all_of = ids,
+                    1 => c.any_of = ids,
+                    _ => c.one_of = ids,
                 }
             }
         }
         if let Some(not) = obj.get("not") {
-            node.not = Some(self.compile(not));
+            c.not = Some(self.compile(not));
         }
         if let Some(Json::Array(rules)) = obj.get("x-kubernetes-validations") {
-            node.validations = rules
+            c.validations = rules
                 .iter()
                 .filter_map(|r| {
                     let text = |k: &str| r.get(k).and_then(Json::as_str).map(str::to_string);
@@ -201,6 +203,9 @@ impl<'a> Compiler<'a> {
                     })
                 })
                 .collect();
+        }
+        if !c.is_empty() {
+            node.constraints = Some(Box::new(c));
         }
         node
     }

@@ -101,20 +101,10 @@ pub struct Pattern {
     pub regex: Option<Regex>,
 }
 
-#[derive(Debug, Clone)]
-pub struct SchemaNode {
-    /// Another node this one refines (a `$ref`); its constraints apply too.
-    pub reference: Option<SchemaId>,
-    /// The definition name when this node is a named definition (`io.k8s.api.core.v1.PodSpec`).
-    pub name: Option<Box<str>>,
-    pub description: Option<Box<str>>,
-    pub types: Types,
-    pub format: Option<Box<str>>,
-    /// Sorted by name.
-    pub properties: Vec<(Box<str>, SchemaId)>,
-    pub required: Vec<Box<str>>,
-    pub additional: Additional,
-    pub items: Option<SchemaId>,
+/// A node's value constraints and combinators: set on a minority of nodes, so kept out of line
+/// (a node without any costs one pointer). `SchemaNode` dereferences to them.
+#[derive(Debug, Clone, Default)]
+pub struct Constraints {
     pub enum_values: Vec<Json>,
     pub pattern: Option<Pattern>,
     pub min_length: Option<u64>,
@@ -129,10 +119,6 @@ pub struct SchemaNode {
     pub exclusive_maximum: bool,
     pub multiple_of: Option<f64>,
     pub unique_items: bool,
-    pub nullable: bool,
-    pub int_or_string: bool,
-    pub preserve_unknown: bool,
-    pub embedded_resource: bool,
     pub list_type: Option<ListType>,
     pub list_map_keys: Vec<Box<str>>,
     pub default: Option<Json>,
@@ -141,9 +127,85 @@ pub struct SchemaNode {
     pub one_of: Vec<SchemaId>,
     pub not: Option<SchemaId>,
     pub validations: Vec<ValidationRule>,
+}
+
+/// What a node without constraints dereferences to.
+static NO_CONSTRAINTS: Constraints = Constraints {
+    enum_values: Vec::new(),
+    pattern: None,
+    min_length: None,
+    max_length: None,
+    min_items: None,
+    max_items: None,
+    min_properties: None,
+    max_properties: None,
+    minimum: None,
+    maximum: None,
+    exclusive_minimum: false,
+    exclusive_maximum: false,
+    multiple_of: None,
+    unique_items: false,
+    list_type: None,
+    list_map_keys: Vec::new(),
+    default: None,
+    all_of: Vec::new(),
+    any_of: Vec::new(),
+    one_of: Vec::new(),
+    not: None,
+    validations: Vec::new(),
+};
+
+impl Constraints {
+    /// Nothing set.
+    pub fn is_empty(&self) -> bool {
+        self.enum_values.is_empty()
+            && self.pattern.is_none()
+            && self.min_length.is_none()
+            && self.max_length.is_none()
+            && self.min_items.is_none()
+            && self.max_items.is_none()
+            && self.min_properties.is_none()
+            && self.max_properties.is_none()
+            && self.minimum.is_none()
+            && self.maximum.is_none()
+            && !self.exclusive_minimum
+            && !self.exclusive_maximum
+            && self.multiple_of.is_none()
+            && !self.unique_items
+            && self.list_type.is_none()
+            && self.list_map_keys.is_empty()
+            && self.default.is_none()
+            && self.all_of.is_empty()
+            && self.any_of.is_empty()
+            && self.one_of.is_empty()
+            && self.not.is_none()
+            && self.validations.is_empty()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SchemaNode {
+    /// Another node this one refines (a `$ref`); its constraints apply too.
+    pub reference: Option<SchemaId>,
+    /// The definition name when this node is a named definition (`io.k8s.api.core.v1.PodSpec`).
+    pub name: Option<Box<str>>,
+    pub description: Option<Box<str>>,
+    pub types: Types,
+    pub format: Option<Box<str>>,
+    /// Sorted by name.
+    pub properties: Vec<(Box<str>, SchemaId)>,
+    pub required: Vec<Box<str>>,
+    pub additional: Additional,
+    pub items: Option<SchemaId>,
+    pub nullable: bool,
+    pub int_or_string: bool,
+    pub preserve_unknown: bool,
+    pub embedded_resource: bool,
     /// Whether a null value must be reported (CRD schemas: the API server prunes nulls of
     /// non-nullable fields; built-in Go types read null as unset).
     pub strict_null: bool,
+    /// Enum, bounds, pattern, default, combinators, CEL rules (None: none of them).
+    pub constraints: Option<Box<Constraints>>,
 }
 
 impl Default for SchemaNode {
@@ -158,34 +220,27 @@ impl Default for SchemaNode {
             required: Vec::new(),
             additional: Additional::Any,
             items: None,
-            enum_values: Vec::new(),
-            pattern: None,
-            min_length: None,
-            max_length: None,
-            min_items: None,
-            max_items: None,
-            min_properties: None,
-            max_properties: None,
-            minimum: None,
-            maximum: None,
-            exclusive_minimum: false,
-            exclusive_maximum: false,
-            multiple_of: None,
-            unique_items: false,
             nullable: false,
             int_or_string: false,
             preserve_unknown: false,
             embedded_resource: false,
-            list_type: None,
-            list_map_keys: Vec::new(),
-            default: None,
-            all_of: Vec::new(),
-            any_of: Vec::new(),
-            one_of: Vec::new(),
-            not: None,
-            validations: Vec::new(),
             strict_null: false,
+            constraints: None,
         }
+    }
+}
+
+impl std::ops::Deref for SchemaNode {
+    type Target = Constraints;
+    fn deref(&self) -> &Constraints {
+        self.constraints.as_deref().unwrap_or(&NO_CONSTRAINTS)
+    }
+}
+
+impl std::ops::DerefMut for SchemaNode {
+    /// Makes room for constraints on first write.
+    fn deref_mut(&mut self) -> &mut Constraints {
+        self.constraints.get_or_insert_with(Default::default)
     }
 }
 
