@@ -14,6 +14,8 @@ use std::time::Duration;
 use serde_json::Value as Json;
 use support::apiserver::{ApiServer, ClusterData, Fault};
 
+const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -235,12 +237,61 @@ fn an_unchanged_cluster_costs_no_document_and_a_changed_document_is_fetched_alon
         .map(|r| r.uri)
         .collect();
     assert!(docs.is_empty(), "{docs:?}");
-    // CRD group-versions are read from the CRDs, never from their OpenAPI documents.
+    // CRD group-versions are read from the CRDs, never from their OpenAPI documents; and the
+    // CRDs, already cached, are listed by their metadata only.
     assert!(
         !server
             .requests()
             .iter()
             .any(|r| r.uri.contains("db.example.io"))
+    );
+    let crd_lists: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.uri.starts_with(CRDS))
+        .collect();
+    assert!(
+        crd_lists.len() == 1 && crd_lists[0].accept.contains("as=PartialObjectMetadataList"),
+        "{crd_lists:?}"
+    );
+
+    // One CRD changes: it alone is read again, and the cache has the new version.
+    let mut crd = support::apiserver::read_objects(&root().join("fixtures/cluster/crds.yaml"))
+        .into_iter()
+        .find(|o| o["kind"] == "CustomResourceDefinition")
+        .unwrap();
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["storageGB"]
+        ["description"] = "Disk size in GiB (changed).".into();
+    server.update_list_item(CRDS, crd);
+    server.clear_log();
+    let o = refresh(&env, "test");
+    assert!(o.status.success(), "{}", text(&o));
+    let crd_reads: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.uri.starts_with(CRDS))
+        .map(|r| r.uri)
+        .collect();
+    assert_eq!(
+        crd_reads,
+        [
+            format!("{CRDS}?limit=500"),
+            format!("{CRDS}/postgresdatabases.db.example.io")
+        ],
+        "{}",
+        text(&o)
+    );
+    let snapshot = std::fs::read_dir(env.cache.path().join("clusters"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|d| d.path().join("snapshot.json"))
+        .find(|p| p.is_file())
+        .unwrap();
+    assert!(
+        std::fs::read_to_string(snapshot)
+            .unwrap()
+            .contains("Disk size in GiB (changed)."),
+        "the cache holds the changed CRD"
     );
 
     let mut doc: Json = serde_json::from_slice(

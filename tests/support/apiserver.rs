@@ -38,6 +38,8 @@ pub struct Logged {
     /// Path and query.
     pub uri: String,
     pub authorized: bool,
+    /// The Accept header.
+    pub accept: String,
 }
 
 /// A served resource: (group, version, plural, kind, namespaced).
@@ -66,6 +68,8 @@ struct State {
     log: Mutex<Vec<Logged>>,
     token: Mutex<String>,
     aggregated: AtomicBool,
+    /// The last resourceVersion given to an object.
+    resource_version: std::sync::atomic::AtomicU64,
 }
 
 /// The running server.
@@ -246,6 +250,7 @@ impl ApiServer {
             log: Mutex::new(Vec::new()),
             token: Mutex::new(token.clone()),
             aggregated: AtomicBool::new(true),
+            resource_version: std::sync::atomic::AtomicU64::new(0),
         });
         let mut server = ApiServer {
             url: String::new(),
@@ -372,6 +377,7 @@ impl ApiServer {
         for c in crd_list.iter_mut() {
             c.as_object_mut().unwrap().remove("apiVersion");
             c.as_object_mut().unwrap().remove("kind");
+            self.stamp(c);
         }
         lists.insert(
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions".into(),
@@ -445,11 +451,33 @@ impl ApiServer {
         self.state.documents.lock().unwrap().insert(url, bytes);
     }
 
-    /// Adds (or replaces) items of the list at `path`.
+    /// Adds items to the list at `path`.
     pub fn add_list_items(&self, path: &str, items: Vec<Json>) {
         let mut lists = self.state.lists.lock().unwrap();
         if let Some(l) = lists.get_mut(path) {
             l.items.extend(items);
+        }
+    }
+
+    /// Replaces the item of the same name in the list at `path` (or adds it), with a new
+    /// resourceVersion, as an update on a real server.
+    pub fn update_list_item(&self, path: &str, mut item: Json) {
+        self.stamp(&mut item);
+        let mut lists = self.state.lists.lock().unwrap();
+        if let Some(l) = lists.get_mut(path) {
+            let name = item["metadata"]["name"].clone();
+            match l.items.iter_mut().find(|i| i["metadata"]["name"] == name) {
+                Some(old) => *old = item,
+                None => l.items.push(item),
+            }
+        }
+    }
+
+    /// Gives an object the next resourceVersion.
+    fn stamp(&self, o: &mut Json) {
+        let v = self.state.resource_version.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(meta) = o.get_mut("metadata").and_then(Json::as_object_mut) {
+            meta.insert("resourceVersion".into(), Json::String(v.to_string()));
         }
     }
 
@@ -655,6 +683,12 @@ async fn answer(
         .map(str::to_string);
     let authorized = client_cert || bearer.as_deref() == Some(token.as_str());
     st.log.lock().unwrap().push(Logged {
+        accept: req
+            .headers()
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
         method: req.method().to_string(),
         uri: uri.to_string(),
         authorized,
@@ -813,8 +847,29 @@ fn route(st: &State, path: &str, query: &HashMap<String, String>, accept: &str) 
         } else {
             String::new()
         };
+        if accept.contains("as=PartialObjectMetadataList") {
+            let items: Vec<Json> = items
+                .iter()
+                .map(|i| json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": i["metadata"]}))
+                .collect();
+            return to_bytes(
+                json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"resourceVersion": "1", "continue": next}, "items": items}),
+            );
+        }
         return to_bytes(json!({"kind": l.kind, "apiVersion": l.api_version,
             "metadata": {"resourceVersion": "1", "continue": next}, "items": items}));
+    }
+    // One item of a cluster-scoped list, by name.
+    if let Some((list, name)) = path.rsplit_once('/')
+        && let Some(l) = st.lists.lock().unwrap().get(list)
+        && let Some(item) = l.items.iter().find(|i| i["metadata"]["name"] == name)
+    {
+        let mut item = item.clone();
+        let kind = l.kind.strip_suffix("List").unwrap_or(&l.kind);
+        item["apiVersion"] = json!(l.api_version);
+        item["kind"] = json!(kind);
+        return to_bytes(item);
     }
     // Legacy discovery: one group-version's resources.
     let gv = match path.split('/').collect::<Vec<_>>().as_slice() {

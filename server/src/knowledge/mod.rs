@@ -90,10 +90,37 @@ pub struct Chunk {
     pub kinds: Vec<String>,
 }
 
+/// How much of a kind's description its embedding sees (characters).
+const KIND_DESCRIPTION_EMBEDDED: usize = 400;
+
 impl Chunk {
-    /// The text embedded for this chunk (title and text).
+    /// The text embedded for this chunk (title and text). A kind's is its summary: the kind
+    /// line, the start of its description and its field names (the full text, with each
+    /// field's description, is for words and display; embedding it costs 2-3 times as long,
+    /// which counts for a cluster with a thousand CRDs).
     pub fn embedding_text(&self) -> String {
-        format!("{}\n{}", self.title, self.text)
+        if self.source_type != SourceType::Kind {
+            return format!("{}\n{}", self.title, self.text);
+        }
+        let mut head = Vec::new();
+        let mut fields = Vec::new();
+        for line in self.text.lines() {
+            if let Some(field) = line.strip_prefix("- ") {
+                fields.push(field.split(':').next().unwrap_or(field).trim());
+            } else if !line.starts_with("Fields") && head.len() < 2 {
+                head.push(line);
+            }
+        }
+        let mut out = self.title.clone();
+        for line in head {
+            out.push('\n');
+            out.extend(line.chars().take(KIND_DESCRIPTION_EMBEDDED));
+        }
+        if !fields.is_empty() {
+            out.push_str("\nFields: ");
+            out.push_str(&fields.join(", "));
+        }
+        out
     }
 }
 
