@@ -67,6 +67,16 @@ pub struct OpenApiDoc {
     pub schemas: usize,
 }
 
+/// A refresh that found the cluster unchanged (`checked.json`).
+#[derive(Debug, Serialize, Deserialize)]
+struct Check {
+    fingerprint: String,
+    taken_at: u64,
+    problems: Vec<String>,
+    requests: u64,
+    bytes: u64,
+}
+
 /// Everything read from one cluster.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -188,6 +198,26 @@ impl ContextCache {
         self.dir.join("snapshot.json")
     }
 
+    /// The note of the last refresh that found the cluster as the snapshot has it.
+    fn check_path(&self) -> PathBuf {
+        self.dir.join("checked.json")
+    }
+
+    /// Records a refresh that found nothing changed (its time, problems and traffic) without
+    /// writing the whole snapshot again; [`ContextCache::load`] applies it to the snapshot
+    /// with the same fingerprint.
+    pub fn store_check(&self, snapshot: &Snapshot) -> Result<(), String> {
+        let check = Check {
+            fingerprint: snapshot.fingerprint.clone(),
+            taken_at: snapshot.taken_at,
+            problems: snapshot.problems.clone(),
+            requests: snapshot.requests,
+            bytes: snapshot.bytes,
+        };
+        let bytes = serde_json::to_vec(&check).map_err(|e| e.to_string())?;
+        write_atomic(&self.check_path(), &bytes)
+    }
+
     fn doc_path(&self, file: &str) -> PathBuf {
         self.dir.join("openapi").join(file)
     }
@@ -205,14 +235,27 @@ impl ContextCache {
         struct Head {
             format: u32,
         }
-        match serde_json::from_slice::<Head>(&bytes) {
-            Ok(h) if h.format != CACHE_FORMAT => return Ok(None),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-            Ok(_) => {}
+        // One parse when the cache is current; the format is looked at only when it fails.
+        match serde_json::from_slice::<Snapshot>(&bytes) {
+            Ok(mut s) if s.format == CACHE_FORMAT => {
+                let check = std::fs::read(self.check_path())
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Check>(&b).ok())
+                    .filter(|c| !c.fingerprint.is_empty() && c.fingerprint == s.fingerprint);
+                if let Some(c) = check {
+                    s.taken_at = c.taken_at;
+                    s.problems = c.problems;
+                    s.requests = c.requests;
+                    s.bytes = c.bytes;
+                }
+                Ok(Some(s))
+            }
+            Ok(_) => Ok(None),
+            Err(e) => match serde_json::from_slice::<Head>(&bytes) {
+                Ok(h) if h.format != CACHE_FORMAT => Ok(None),
+                _ => Err(format!("{}: {e}", path.display())),
+            },
         }
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// The schemas of one stored OpenAPI document.
@@ -255,6 +298,8 @@ impl ContextCache {
     /// documents it no longer names.
     pub fn store(&self, snapshot: &Snapshot) -> Result<(), String> {
         let bytes = serde_json::to_vec(snapshot).map_err(|e| e.to_string())?;
+        // The note of an earlier check would not describe the new snapshot.
+        let _ = std::fs::remove_file(self.check_path());
         write_atomic(&self.snapshot_path(), &bytes)?;
         let keep: std::collections::HashSet<&str> =
             snapshot.openapi.values().map(|d| d.file.as_str()).collect();
@@ -305,6 +350,37 @@ mod tests {
         assert_eq!(v("1", "29+", "v1.29.3-eks-1").major_minor(), Some((1, 29)));
         assert_eq!(v("", "", "v1.31.0-gke.1").major_minor(), Some((1, 31)));
         assert_eq!(v("", "", "nonsense").major_minor(), None);
+    }
+
+    #[test]
+    fn an_unchanged_refresh_is_noted_beside_the_snapshot() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = ContextCache::new(root.path(), "dev");
+        let mut snap = Snapshot {
+            format: CACHE_FORMAT,
+            context: "dev".into(),
+            taken_at: 100,
+            fingerprint: "f1".into(),
+            ..Default::default()
+        };
+        cache.store(&snap).unwrap();
+        let mut checked = snap.clone();
+        checked.taken_at = 200;
+        checked.problems = vec!["list namespaces: 403 Forbidden".into()];
+        cache.store_check(&checked).unwrap();
+        let loaded = cache.load().unwrap().unwrap();
+        assert_eq!(loaded.taken_at, 200);
+        assert_eq!(loaded.problems, checked.problems);
+        // A new snapshot is not described by the old note.
+        snap.fingerprint = "f2".into();
+        snap.taken_at = 300;
+        cache.store(&snap).unwrap();
+        let loaded = cache.load().unwrap().unwrap();
+        assert_eq!((loaded.taken_at, loaded.problems.len()), (300, 0));
+        // Nor is a note whose fingerprint differs.
+        checked.fingerprint = "f1".into();
+        cache.store_check(&checked).unwrap();
+        assert_eq!(cache.load().unwrap().unwrap().taken_at, 300);
     }
 
     #[test]

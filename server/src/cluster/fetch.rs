@@ -437,7 +437,11 @@ pub async fn refresh(
     };
     snapshot.fingerprint = fingerprint(&snapshot);
     let changed = previous.is_none_or(|p| p.fingerprint != snapshot.fingerprint);
-    cache.store(&snapshot).map_err(RefreshError::Cache)?;
+    if changed {
+        cache.store(&snapshot).map_err(RefreshError::Cache)?;
+    } else {
+        cache.store_check(&snapshot).map_err(RefreshError::Cache)?;
+    }
     Ok(Refreshed {
         snapshot,
         fetched_documents,
@@ -457,7 +461,24 @@ pub fn fingerprint(s: &Snapshot) -> String {
         .iter()
         .map(|(k, v)| (k, &v.hash))
         .collect::<Vec<_>>());
-    add(&s.crds);
+    // CRDs by name and resourceVersion when they all have one (a change gives a new one):
+    // hashing a thousand CRD schemas again costs more than the refresh that found no change.
+    let versions: Option<Vec<(&str, &str)>> = s
+        .crds
+        .iter()
+        .map(|c| {
+            Some((
+                c.pointer("/metadata/name")?.as_str()?,
+                c.pointer("/metadata/resourceVersion")?
+                    .as_str()
+                    .filter(|v| !v.is_empty())?,
+            ))
+        })
+        .collect();
+    match versions {
+        Some(v) => add(&v),
+        None => add(&s.crds),
+    }
     add(&s.policies);
     add(&s.namespaces);
     add(&s.config_maps);
