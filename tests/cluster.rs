@@ -281,14 +281,26 @@ fn an_unchanged_cluster_costs_no_document_and_a_changed_document_is_fetched_alon
         "{}",
         text(&o)
     );
-    let snapshot = std::fs::read_dir(env.cache.path().join("clusters"))
+    // The CRDs are stored one per line in crds-<hash>.jsonl beside snapshot.json.
+    let context_dir = std::fs::read_dir(env.cache.path().join("clusters"))
         .unwrap()
         .filter_map(Result::ok)
-        .map(|d| d.path().join("snapshot.json"))
-        .find(|p| p.is_file())
+        .map(|d| d.path())
+        .find(|p| p.join("snapshot.json").is_file())
         .unwrap();
+    let crd_files: Vec<String> = std::fs::read_dir(&context_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("crds-") && n.ends_with(".jsonl"))
+        .collect();
+    assert_eq!(
+        crd_files.len(),
+        1,
+        "only the current CRD file: {crd_files:?}"
+    );
     assert!(
-        std::fs::read_to_string(snapshot)
+        std::fs::read_to_string(context_dir.join(&crd_files[0]))
             .unwrap()
             .contains("Disk size in GiB (changed)."),
         "the cache holds the changed CRD"

@@ -1387,12 +1387,28 @@ fn cluster_cache_at_start_background_refresh_with_progress_and_offline_message()
     c.shutdown();
 
     // The cluster now refuses the credentials: the cache stays in use, one message says so.
+    // No document is open when the cache is read, so the CRDs come in a second step (first
+    // those of the open documents' groups: none), and a document opened then gets them.
     server.set_token("rotated");
     let mut c = Client::start_with_env(&env);
     init(&mut c);
+    let log = |c: &mut Client, what: &str, needle: &'static str| {
+        let m = c.wait_for(what, |m| {
+            m["method"] == "window/logMessage"
+                && m["params"]["message"]
+                    .as_str()
+                    .is_some_and(|t| t.contains(needle))
+        });
+        m["params"]["message"].as_str().unwrap().to_string()
+    };
+    let using = log(&mut c, "the cache in use", "using the cluster test");
+    assert!(using.contains("first the 0 CRDs"), "{using}");
+    let all = log(&mut c, "the rest of the CRDs", "CRDs read in");
+    assert!(all.contains("all 1 CRDs"), "{all}");
     c.open(&uri, &text);
     c.diagnostics_where(&uri, |codes| {
         codes.contains(&"require-team-label/check-team")
+            && codes.contains(&"schema/validation-rule")
     });
     let shown = c.wait_for("the offline message", |m| {
         m["method"] == "window/showMessage"

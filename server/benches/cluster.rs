@@ -69,13 +69,15 @@ fn frame(msg: &Json) -> Vec<u8> {
 }
 
 /// Starts `usher lsp`, opens `text`, and returns the times from the start to the first
-/// diagnostics and to diagnostics that satisfy `with_cluster`.
+/// diagnostics, to diagnostics that satisfy `with_cluster`, and to the log message saying the
+/// schemas of all the cluster's CRDs are in use (the server reads those of the open
+/// documents' groups first).
 fn lsp_times(
     env: &[(&str, &Path)],
     uri: &str,
     text: &str,
     with_cluster: impl Fn(&[Json]) -> bool,
-) -> (Duration, Option<Duration>) {
+) -> (Duration, Option<Duration>, Option<Duration>) {
     let start = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_usher"))
         .arg("lsp")
@@ -140,6 +142,8 @@ fn lsp_times(
     stdin.flush().unwrap();
     let mut first = None;
     let mut full = None;
+    let mut all_crds = None;
+    let mut read_all = false;
     let mut last = Vec::new();
     let mut seen = Vec::new();
     while let Ok(msg) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -148,7 +152,19 @@ fn lsp_times(
             msg["method"].as_str().unwrap_or("response"),
             msg["params"]["message"].as_str().unwrap_or_default()
         ));
-        if msg["method"] == "textDocument/publishDiagnostics" {
+        // "… all N CRDs read in …", then "cluster C: K kinds, Kubernetes V" once they are in use.
+        if msg["method"] == "window/logMessage" {
+            let m = msg["params"]["message"].as_str().unwrap_or_default();
+            if m.contains("CRDs read in") {
+                read_all = true;
+            } else if read_all && m.contains(" kinds, Kubernetes ") {
+                all_crds = Some(start.elapsed());
+            }
+        }
+        if full.is_some() && all_crds.is_some() {
+            break;
+        }
+        if msg["method"] == "textDocument/publishDiagnostics" && full.is_none() {
             let at = start.elapsed();
             first.get_or_insert(at);
             let diagnostics = msg["params"]["diagnostics"]
@@ -157,7 +173,9 @@ fn lsp_times(
                 .unwrap_or_default();
             if with_cluster(&diagnostics) {
                 full = Some(at);
-                break;
+                if all_crds.is_some() {
+                    break;
+                }
             }
             last = diagnostics;
         }
@@ -170,7 +188,7 @@ fn lsp_times(
     }
     let _ = child.kill();
     let _ = child.wait();
-    (first.unwrap_or_default(), full)
+    (first.unwrap_or_default(), full, all_crds)
 }
 
 fn main() {
@@ -256,8 +274,9 @@ fn lsp_part(env: &[(&str, &Path)], work: &Path, crds: usize) {
     let uri = format!("file://{}", file.display());
     let mut firsts = Vec::new();
     let mut fulls = Vec::new();
+    let mut alls = Vec::new();
     for _ in 0..5 {
-        let (first, full) = lsp_times(env, &uri, text, |d| {
+        let (first, full, all) = lsp_times(env, &uri, text, |d| {
             d.iter().any(|x| {
                 x["message"]
                     .as_str()
@@ -268,17 +287,21 @@ fn lsp_part(env: &[(&str, &Path)], work: &Path, crds: usize) {
         if let Some(f) = full {
             fulls.push(f);
         }
+        alls.extend(all);
     }
     firsts.sort();
     fulls.sort();
+    alls.sort();
+    let spread = |v: &[Duration]| match (v.first(), v.get(v.len() / 2), v.last()) {
+        (Some(lo), Some(mid), Some(hi)) => {
+            format!("{mid:.1?} (median of {}; {lo:.1?}–{hi:.1?})", v.len())
+        }
+        _ => "— (not seen)".to_string(),
+    };
     println!(
-        "usher lsp from the cache ({crds} CRDs): first diagnostics after {:?} (median of 5), diagnostics with the cluster's schemas after {}",
-        firsts[firsts.len() / 2],
-        fulls
-            .get(fulls.len() / 2)
-            .map_or("— (not seen)".to_string(), |d| format!(
-                "{d:?} (median of {})",
-                fulls.len()
-            ))
+        "usher lsp from the cache ({crds} CRDs): first diagnostics after {}, diagnostics with the cluster's schemas after {}, every CRD in use after {}",
+        spread(&firsts),
+        spread(&fulls),
+        spread(&alls)
     );
 }

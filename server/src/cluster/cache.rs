@@ -2,14 +2,18 @@
 //!
 //! ```text
 //! $XDG_CACHE_HOME/usher/clusters/<context>-<hash>/
-//!   snapshot.json            what was read, when, and from which server
+//!   snapshot.json            what was read, when, and from which server (and where each CRD is)
+//!   checked.json             the last refresh that found nothing changed (time, problems)
+//!   crds-<hash>.jsonl        the CustomResourceDefinitions, one per line
 //!   openapi/<hash>.json      the schemas of one OpenAPI v3 group-version document
 //! ```
 //!
 //! Every file is written to a temporary file beside it and renamed into place, and the
 //! snapshot is written last, so a reader sees the old cache or the new one, never half of one.
 //! OpenAPI documents are named by the server's hash, so an unchanged document is never fetched
-//! or written again.
+//! or written again. CRDs live outside the snapshot, one per line, at offsets the snapshot
+//! lists: the language server reads the snapshot (small) and the CRDs of the groups its open
+//! documents use first, and the rest after.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -21,7 +25,7 @@ use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 
 /// Bumped when the snapshot's shape changes; older caches are ignored (and refreshed).
-pub const CACHE_FORMAT: u32 = 1;
+pub const CACHE_FORMAT: u32 = 2;
 
 /// The server's version (`/version`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -67,6 +71,17 @@ pub struct OpenApiDoc {
     pub schemas: usize,
 }
 
+/// Where one CRD is in the CRD file of a snapshot.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CrdEntry {
+    pub name: String,
+    pub group: String,
+    pub kind: String,
+    /// Its line in the CRD file: bytes `start..end`.
+    pub start: u64,
+    pub end: u64,
+}
+
 /// A refresh that found the cluster unchanged (`checked.json`).
 #[derive(Debug, Serialize, Deserialize)]
 struct Check {
@@ -90,7 +105,18 @@ pub struct Snapshot {
     /// OpenAPI v3 documents by path (`api/v1`, `apis/apps/v1`, …); the group-versions that
     /// CRDs serve are read from the CRDs instead.
     pub openapi: BTreeMap<String, OpenApiDoc>,
+    /// The CustomResourceDefinitions (all of them, or after [`ContextCache::load_partial`] the
+    /// ones asked for); stored in `crd_file`, not in snapshot.json.
+    #[serde(skip)]
     pub crds: Vec<Json>,
+    /// The file of the cache folder that holds the CRDs (empty: none), and where each is.
+    #[serde(default)]
+    pub crd_file: String,
+    #[serde(default)]
+    pub crd_index: Vec<CrdEntry>,
+    /// `crds` holds only some of the CRDs of `crd_index`.
+    #[serde(skip)]
+    pub partial: bool,
     /// Kyverno ClusterPolicies/Policies/PolicyExceptions, ValidatingPolicies,
     /// ValidatingAdmissionPolicies and their bindings.
     pub policies: Vec<Json>,
@@ -113,6 +139,15 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// How many CRDs the cluster has (also when only some are loaded).
+    pub fn crd_count(&self) -> usize {
+        if self.partial {
+            self.crd_index.len()
+        } else {
+            self.crds.len()
+        }
+    }
+
     pub fn age(&self) -> Duration {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -225,6 +260,78 @@ impl ContextCache {
     /// The snapshot, if there is a usable one. `Ok(None)`: no cache yet (or one of an older
     /// format); `Err`: a cache that cannot be read.
     pub fn load(&self) -> Result<Option<Snapshot>, String> {
+        let Some(mut s) = self.load_head()? else {
+            return Ok(None);
+        };
+        s.crds = self.read_crds(&s, |_| true)?;
+        Ok(Some(s))
+    }
+
+    /// The snapshot with only the CRDs that `select` picks (`partial` set when it left some
+    /// out); [`ContextCache::read_crds`] reads the others later.
+    pub fn load_partial(
+        &self,
+        select: impl Fn(&CrdEntry) -> bool,
+    ) -> Result<Option<Snapshot>, String> {
+        let Some(mut s) = self.load_head()? else {
+            return Ok(None);
+        };
+        s.crds = self.read_crds(&s, &select)?;
+        s.partial = s.crds.len() < s.crd_index.len();
+        Ok(Some(s))
+    }
+
+    /// The CRDs of `snapshot`'s index that `select` picks, read from its CRD file (in
+    /// parallel when there are many).
+    pub fn read_crds(
+        &self,
+        snapshot: &Snapshot,
+        select: impl Fn(&CrdEntry) -> bool,
+    ) -> Result<Vec<Json>, String> {
+        use rayon::prelude::*;
+        use std::io::{Read, Seek, SeekFrom};
+        let picked: Vec<&CrdEntry> = snapshot.crd_index.iter().filter(|e| select(e)).collect();
+        if picked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let path = self.dir.join(&snapshot.crd_file);
+        let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+        let mut file = std::fs::File::open(&path).map_err(|e| err(&e))?;
+        let parse = |e: &CrdEntry, line: &[u8]| {
+            serde_json::from_slice::<Json>(line)
+                .map_err(|x| err(&format!("CRD {} at byte {}: {x}", e.name, e.start)))
+        };
+        if picked.len() * 4 < snapshot.crd_index.len() {
+            // A few: read each one at its offset.
+            let mut out = Vec::with_capacity(picked.len());
+            for e in picked {
+                let len = e
+                    .end
+                    .checked_sub(e.start)
+                    .ok_or_else(|| err(&"a bad CRD index"))?;
+                let mut line = vec![0; len as usize];
+                file.seek(SeekFrom::Start(e.start))
+                    .and_then(|_| file.read_exact(&mut line))
+                    .map_err(|x| err(&format!("CRD {}: {x}", e.name)))?;
+                out.push(parse(e, &line)?);
+            }
+            return Ok(out);
+        }
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(|e| err(&e))?;
+        picked
+            .par_iter()
+            .map(|e| {
+                let line = bytes
+                    .get(e.start as usize..e.end as usize)
+                    .ok_or_else(|| err(&format!("CRD {}: past the end of the file", e.name)))?;
+                parse(e, line)
+            })
+            .collect()
+    }
+
+    /// snapshot.json (with checked.json applied), without its CRDs.
+    fn load_head(&self) -> Result<Option<Snapshot>, String> {
         let path = self.snapshot_path();
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
@@ -294,10 +401,40 @@ impl ContextCache {
         })
     }
 
-    /// Writes the snapshot (last, so it only names documents already written) and removes the
-    /// documents it no longer names.
-    pub fn store(&self, snapshot: &Snapshot) -> Result<(), String> {
-        let bytes = serde_json::to_vec(snapshot).map_err(|e| e.to_string())?;
+    /// Writes the snapshot's CRDs (one per line; its `crd_file` and `crd_index` say where),
+    /// then the snapshot (last, so it only names files already written), and removes the files
+    /// it no longer names.
+    pub fn store(&self, snapshot: &mut Snapshot) -> Result<(), String> {
+        if snapshot.partial {
+            return Err("internal error: a partly loaded cluster snapshot cannot be stored".into());
+        }
+        let mut lines = Vec::new();
+        let mut index = Vec::with_capacity(snapshot.crds.len());
+        for crd in &snapshot.crds {
+            let field = |p: &str| crd.pointer(p).and_then(Json::as_str).unwrap_or_default();
+            let start = lines.len() as u64;
+            // Compact JSON has no line breaks: one CRD per line.
+            serde_json::to_writer(&mut lines, crd).map_err(|e| e.to_string())?;
+            index.push(CrdEntry {
+                name: field("/metadata/name").to_string(),
+                group: field("/spec/group").to_string(),
+                kind: field("/spec/names/kind").to_string(),
+                start,
+                end: lines.len() as u64,
+            });
+            lines.push(b'\n');
+        }
+        snapshot.crd_file = if lines.is_empty() {
+            String::new()
+        } else {
+            format!("crds-{}.jsonl", &hex(&Sha256::digest(&lines))[..32])
+        };
+        snapshot.crd_index = index;
+        if !lines.is_empty() && !self.dir.join(&snapshot.crd_file).is_file() {
+            write_atomic(&self.dir.join(&snapshot.crd_file), &lines)?;
+        }
+        drop(lines);
+        let bytes = serde_json::to_vec(&*snapshot).map_err(|e| e.to_string())?;
         // The note of an earlier check would not describe the new snapshot.
         let _ = std::fs::remove_file(self.check_path());
         write_atomic(&self.snapshot_path(), &bytes)?;
@@ -308,6 +445,18 @@ impl ContextCache {
                 let name = e.file_name();
                 let name = name.to_string_lossy();
                 if name.ends_with(".json") && !keep.contains(name.as_ref()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
+            for e in rd.filter_map(Result::ok) {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with("crds-")
+                    && name.ends_with(".jsonl")
+                    && name != snapshot.crd_file
+                {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
@@ -363,7 +512,7 @@ mod tests {
             fingerprint: "f1".into(),
             ..Default::default()
         };
-        cache.store(&snap).unwrap();
+        cache.store(&mut snap).unwrap();
         let mut checked = snap.clone();
         checked.taken_at = 200;
         checked.problems = vec!["list namespaces: 403 Forbidden".into()];
@@ -374,7 +523,7 @@ mod tests {
         // A new snapshot is not described by the old note.
         snap.fingerprint = "f2".into();
         snap.taken_at = 300;
-        cache.store(&snap).unwrap();
+        cache.store(&mut snap).unwrap();
         let loaded = cache.load().unwrap().unwrap();
         assert_eq!((loaded.taken_at, loaded.problems.len()), (300, 0));
         // Nor is a note whose fingerprint differs.
@@ -414,7 +563,7 @@ mod tests {
         };
         snap.openapi
             .insert("apis/example.io/v1".into(), new.clone());
-        cache.store(&snap).unwrap();
+        cache.store(&mut snap).unwrap();
         assert!(!cache.has_doc(&old), "the replaced document is removed");
         assert!(cache.has_doc(&new));
         let back = cache.load().unwrap().unwrap();
@@ -424,9 +573,77 @@ mod tests {
         std::fs::write(cache.snapshot_path(), br#"{"format": 999}"#).unwrap();
         assert!(cache.load().unwrap().is_none());
         // A broken one is an error, with the file named.
-        std::fs::write(cache.snapshot_path(), b"{\"format\": 1, \"con").unwrap();
+        std::fs::write(cache.snapshot_path(), b"{\"format\": 2, \"con").unwrap();
         let e = cache.load().unwrap_err();
         assert!(e.contains("snapshot.json"), "{e}");
+    }
+
+    fn crd(group: &str, kind: &str) -> Json {
+        serde_json::json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": format!("{}s.{group}", kind.to_lowercase()), "resourceVersion": "7"},
+            "spec": {"group": group, "names": {"kind": kind}, "versions": [{"name": "v1", "description": "a line\nbreak"}]},
+        })
+    }
+
+    #[test]
+    fn crds_are_stored_beside_the_snapshot_and_read_by_group() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = ContextCache::new(root.path(), "dev");
+        let crds: Vec<Json> = (0..12)
+            .map(|i| crd(&format!("g{}.example.com", i % 3), &format!("Kind{i}")))
+            .collect();
+        let mut snap = Snapshot {
+            format: CACHE_FORMAT,
+            context: "dev".into(),
+            crds: crds.clone(),
+            ..Default::default()
+        };
+        cache.store(&mut snap).unwrap();
+        assert_eq!(snap.crd_index.len(), 12);
+        assert_eq!(snap.crd_index[4].group, "g1.example.com");
+        assert_eq!(snap.crd_index[4].kind, "Kind4");
+        let first_file = snap.crd_file.clone();
+        assert!(cache.dir.join(&first_file).is_file());
+        // snapshot.json does not hold the CRDs.
+        let head = std::fs::read_to_string(cache.snapshot_path()).unwrap();
+        assert!(!head.contains("CustomResourceDefinition"), "{head}");
+        // All of them, in order.
+        let full = cache.load().unwrap().unwrap();
+        assert_eq!(full.crds, crds);
+        assert!(!full.partial);
+        assert_eq!(full.crd_count(), 12);
+        // Those of one group (4 of 12: read at their offsets), then one (read the same way).
+        let part = cache
+            .load_partial(|e| e.group == "g2.example.com")
+            .unwrap()
+            .unwrap();
+        let kinds: Vec<&str> = part
+            .crds
+            .iter()
+            .map(|c| c["spec"]["names"]["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["Kind2", "Kind5", "Kind8", "Kind11"]);
+        assert!(part.partial);
+        assert_eq!(part.crd_count(), 12);
+        let one = cache.load_partial(|e| e.kind == "Kind7").unwrap().unwrap();
+        assert_eq!(one.crds, vec![crds[7].clone()]);
+        // A partly loaded snapshot is never stored.
+        let mut part = part;
+        assert!(cache.store(&mut part).is_err());
+        // New CRDs: a new file, the old one removed.
+        snap.crds.truncate(5);
+        cache.store(&mut snap).unwrap();
+        assert_ne!(snap.crd_file, first_file);
+        assert!(!cache.dir.join(&first_file).exists());
+        assert_eq!(cache.load().unwrap().unwrap().crds, crds[..5].to_vec());
+        // A damaged CRD file is an error naming the file, not a cache without CRDs.
+        std::fs::write(cache.dir.join(&snap.crd_file), b"{\"trunc").unwrap();
+        let e = cache.load().unwrap_err();
+        assert!(e.contains(".jsonl"), "{e}");
+        let e = cache.load_partial(|e| e.kind == "Kind3").unwrap_err();
+        assert!(e.contains("Kind3") || e.contains("kind3"), "{e}");
     }
 
     #[test]

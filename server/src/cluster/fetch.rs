@@ -434,14 +434,20 @@ pub async fn refresh(
             .bytes
             .load(std::sync::atomic::Ordering::Relaxed),
         fingerprint: String::new(),
+        crd_file: String::new(),
+        crd_index: Vec::new(),
+        partial: false,
     };
     snapshot.fingerprint = fingerprint(&snapshot);
-    let changed = previous.is_none_or(|p| p.fingerprint != snapshot.fingerprint);
-    if changed {
-        cache.store(&snapshot).map_err(RefreshError::Cache)?;
-    } else {
-        cache.store_check(&snapshot).map_err(RefreshError::Cache)?;
+    match previous.filter(|p| p.fingerprint == snapshot.fingerprint) {
+        Some(p) => {
+            snapshot.crd_file = p.crd_file.clone();
+            snapshot.crd_index = p.crd_index.clone();
+            cache.store_check(&snapshot).map_err(RefreshError::Cache)?;
+        }
+        None => cache.store(&mut snapshot).map_err(RefreshError::Cache)?,
     }
+    let changed = previous.is_none_or(|p| p.fingerprint != snapshot.fingerprint);
     Ok(Refreshed {
         snapshot,
         fetched_documents,

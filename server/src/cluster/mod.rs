@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
-pub use cache::{ContextCache, Snapshot, human_age};
+pub use cache::{ContextCache, CrdEntry, Snapshot, human_age};
 pub use fetch::{Progress, RefreshError, Refreshed};
 pub use kubeconfig::{ContextInfo, KubeconfigFile};
 
@@ -137,6 +137,48 @@ impl ClusterView {
         Ok(Some(ClusterView::from_snapshot(&cache, snapshot)))
     }
 
+    /// Like [`ClusterView::load`], with only the CRDs that `select` picks (the language
+    /// server's first view: the groups of the open documents); [`ClusterView::with_crds`]
+    /// reads the rest.
+    pub fn load_partial(
+        selection: &Selection,
+        select: impl Fn(&CrdEntry) -> bool,
+    ) -> Result<Option<ClusterView>, String> {
+        let Some(cache) = selection.cache() else {
+            return Ok(None);
+        };
+        let Some(snapshot) = cache.load_partial(select)? else {
+            return Ok(None);
+        };
+        Ok(Some(ClusterView::from_snapshot(&cache, snapshot)))
+    }
+
+    /// Whether only some of the cluster's CRDs are loaded.
+    pub fn is_partial(&self) -> bool {
+        self.snapshot.partial
+    }
+
+    /// This view with the CRDs of the cache that `select` picks (its OpenAPI schemas are not
+    /// read again).
+    pub fn with_crds(
+        &self,
+        cache: &ContextCache,
+        select: impl Fn(&CrdEntry) -> bool,
+    ) -> Result<ClusterView, String> {
+        let mut snapshot = Snapshot {
+            crds: Vec::new(),
+            ..(*self.snapshot).clone()
+        };
+        snapshot.crds = cache.read_crds(&snapshot, select)?;
+        snapshot.partial = snapshot.crds.len() < snapshot.crd_index.len();
+        Ok(ClusterView {
+            context: self.context.clone(),
+            snapshot: Arc::new(snapshot),
+            definitions: self.definitions.clone(),
+            problems: self.problems.clone(),
+        })
+    }
+
     /// Reads the OpenAPI documents a snapshot names.
     pub fn from_snapshot(cache: &ContextCache, snapshot: Snapshot) -> ClusterView {
         use rayon::prelude::*;
@@ -221,7 +263,7 @@ impl ClusterView {
             "cluster {}{version}: {} resource types, {} CRDs, {} policies, cached {} ago",
             self.context,
             s.resources.len(),
-            s.crds.len(),
+            s.crd_count(),
             s.policies.len(),
             human_age(s.age())
         )

@@ -9,31 +9,81 @@ use tower_lsp_server::ls_types::{
     MessageType, NumberOrString, WorkDoneProgressCreateParams, request::WorkDoneProgressCreate,
 };
 
-use super::Backend;
+use super::{Backend, State};
 use crate::cluster::{ClusterView, Progress, Selection, human_age};
 
 impl Backend {
-    /// Loads `selection`'s cache, then refreshes it (when it had one, or the configuration
-    /// names the context, and `cluster.refresh` is not false).
+    /// Loads `selection`'s cache (first the CRDs of the groups the open documents use, then
+    /// the rest), then refreshes it (when it had one, or the configuration names the context,
+    /// and `cluster.refresh` is not false).
     pub(super) async fn cluster_start(&self, selection: Selection) {
         let sel = selection.clone();
+        let state = self.state.clone();
         let loaded = tokio::task::spawn_blocking(move || {
             let t = std::time::Instant::now();
-            ClusterView::load(&sel).map(|v| v.map(|v| (v, t.elapsed())))
+            let Some(cache) = sel.cache() else {
+                return Ok(None);
+            };
+            // snapshot.json and the OpenAPI documents first: by then the client has usually
+            // said which documents are open.
+            let Some(head) = ClusterView::load_partial(&sel, |_| false)? else {
+                return Ok(None);
+            };
+            let groups = open_groups(&state);
+            let view = head.with_crds(&cache, |e| groups.contains(&e.group))?;
+            Ok(Some((view, t.elapsed())))
         })
         .await
         .unwrap_or_else(|e| Err(format!("reading the cluster cache failed: {e}")));
         let had_cache = match loaded {
             Ok(Some((view, took))) => {
+                let loaded_crds = view.snapshot.crds.len();
                 self.log(
                     MessageType::INFO,
-                    format!("using the {} (read in {took:.0?})", view.summary()),
+                    format!(
+                        "using the {} (read in {took:.0?}{})",
+                        view.summary(),
+                        if view.is_partial() {
+                            format!(
+                                "; first the {loaded_crds} CRDs of the open documents' groups, the rest follows"
+                            )
+                        } else {
+                            String::new()
+                        }
+                    ),
                 )
                 .await;
                 for p in &view.problems {
                     self.log(MessageType::WARNING, p.clone()).await;
                 }
+                let view = Arc::new(view);
+                let partial = view.is_partial().then(|| view.clone());
                 self.cluster_apply(&selection, view).await;
+                if let (Some(view), Some(cache)) = (partial, selection.cache()) {
+                    let t = std::time::Instant::now();
+                    let all = tokio::task::spawn_blocking(move || view.with_crds(&cache, |_| true))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("reading the CRDs failed: {e}")));
+                    match all {
+                        Ok(all) => {
+                            self.log(
+                                MessageType::INFO,
+                                format!(
+                                    "cluster {}: all {} CRDs read in {:.0?}",
+                                    selection.context,
+                                    all.snapshot.crds.len(),
+                                    t.elapsed()
+                                ),
+                            )
+                            .await;
+                            self.cluster_apply(&selection, Arc::new(all)).await;
+                        }
+                        Err(e) => {
+                            self.log(MessageType::WARNING, format!("cluster cache: {e}"))
+                                .await
+                        }
+                    }
+                }
                 true
             }
             Ok(None) => {
@@ -68,12 +118,11 @@ impl Backend {
     }
 
     /// Installs an analyzer with `view`, if `selection` is still the context in use.
-    async fn cluster_apply(&self, selection: &Selection, view: ClusterView) {
+    async fn cluster_apply(&self, selection: &Selection, view: Arc<ClusterView>) {
         let _one_at_a_time = self.state.reloading.lock().await;
         if self.state.cluster_context.read().unwrap().as_deref() != Some(&selection.context) {
             return;
         }
-        let view = Arc::new(view);
         let settings = self.state.settings.read().unwrap().clone();
         let knowledge = self.analyzer().knowledge.clone();
         let v = view.clone();
@@ -189,7 +238,7 @@ impl Backend {
                     })
                     .await;
                     if let Ok(view) = view {
-                        self.cluster_apply(selection, view).await;
+                        self.cluster_apply(selection, Arc::new(view)).await;
                     }
                 }
             }
@@ -218,4 +267,17 @@ impl Backend {
             }
         }
     }
+}
+
+/// The API groups of the open documents (custom resources only: built-in groups have no CRD).
+fn open_groups(state: &State) -> std::collections::HashSet<String> {
+    let docs = state.docs.lock().unwrap();
+    docs.values()
+        .flat_map(|d| &d.file.docs)
+        .filter_map(|doc| {
+            let api = doc.root()?.get("apiVersion")?.as_str()?;
+            let (group, _) = crate::schema::split_api_version(api);
+            group.contains('.').then(|| group.to_string())
+        })
+        .collect()
 }
