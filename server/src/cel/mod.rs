@@ -201,13 +201,32 @@ struct Bound {
 }
 
 /// The variables of an evaluation: converted once, lent to every expression evaluated with them.
-/// Values are shared: a clone costs a few reference counts (policies evaluated on the same
-/// resource start from one converted set).
+/// Values are shared: a clone costs a few reference counts, and policies evaluated on the same
+/// resource start from one converted set ([`Vars::layered`]) with their own few on top.
 #[derive(Default, Clone)]
 pub struct Vars {
-    vals: HashMap<String, Arc<dyn Val>>,
+    /// The shared set under this one (looked up when a name is not bound here).
+    under: Option<Arc<Vars>>,
+    /// `None`: removed here (hides the name of the shared set).
+    vals: HashMap<String, Option<Arc<dyn Val>>>,
     /// The JSON of each variable given as JSON, for the cost estimate's sizes.
-    json: HashMap<String, Arc<Bound>>,
+    json: HashMap<String, Option<Arc<Bound>>>,
+}
+
+/// A map of CEL values built one entry at a time, with its JSON (a policy's `variables`):
+/// binding it converts nothing.
+#[derive(Default)]
+pub struct VarMap {
+    values: HashMap<Key, Value>,
+    json: serde_json::Map<String, Json>,
+}
+
+impl VarMap {
+    pub fn insert(&mut self, name: &str, value: Value) {
+        self.json.insert(name.to_string(), to_json(&value));
+        self.values
+            .insert(Key::String(Arc::new(name.to_string())), value);
+    }
 }
 
 impl std::fmt::Debug for Vars {
@@ -223,6 +242,28 @@ impl Vars {
         Self::default()
     }
 
+    /// A set on top of `under`: what is bound here hides the name there.
+    pub fn layered(under: Arc<Vars>) -> Self {
+        Vars {
+            under: Some(under),
+            ..Self::default()
+        }
+    }
+
+    fn val(&self, name: &str) -> Option<&Arc<dyn Val>> {
+        match self.vals.get(name) {
+            Some(v) => v.as_ref(),
+            None => self.under.as_deref()?.val(name),
+        }
+    }
+
+    fn bound(&self, name: &str) -> Option<&Arc<Bound>> {
+        match self.json.get(name) {
+            Some(b) => b.as_ref(),
+            None => self.under.as_deref()?.bound(name),
+        }
+    }
+
     /// Binds `name` to a JSON value.
     pub fn set_json(&mut self, name: &str, value: &Json) {
         self.bind(name, to_value(value), value.clone());
@@ -234,25 +275,55 @@ impl Vars {
         self.bind(name, value, json);
     }
 
+    /// Binds `name` to the map of `vars` (a policy's `variables`, built one at a time).
+    pub fn set_map(&mut self, name: &str, vars: &VarMap) {
+        let value = Value::Map(Map {
+            map: Arc::new(vars.values.clone()),
+        });
+        self.bind(name, value, Json::Object(vars.json.clone()));
+    }
+
     /// The largest list, map or string length in any variable (the cost estimate's size of
     /// data it cannot name); worked out once per variable, shared by clones.
     pub fn largest(&self) -> f64 {
-        self.json
+        let here = self
+            .json
             .values()
+            .flatten()
             .map(|b| *b.largest.get_or_init(|| cost::largest(&b.json)))
-            .fold(1.0, f64::max)
+            .fold(1.0, f64::max);
+        match &self.under {
+            // Names bound here hide those below: only the visible ones count.
+            Some(u) if self.json.keys().any(|k| u.bound(k).is_some()) => u
+                .names()
+                .filter(|k| !self.json.contains_key(*k))
+                .filter_map(|k| u.bound(k))
+                .map(|b| *b.largest.get_or_init(|| cost::largest(&b.json)))
+                .fold(here, f64::max),
+            Some(u) => here.max(u.largest()),
+            None => here,
+        }
+    }
+
+    /// Every name bound at any level (removed ones included).
+    fn names(&self) -> Box<dyn Iterator<Item = &String> + '_> {
+        let here = self.json.keys();
+        match &self.under {
+            Some(u) => Box::new(here.chain(u.names())),
+            None => Box::new(here),
+        }
     }
 
     fn bind(&mut self, name: &str, value: Value, json: Json) {
         match Box::<dyn Val>::try_from(value) {
             Ok(v) => {
-                self.vals.insert(name.to_string(), Arc::from(v));
+                self.vals.insert(name.to_string(), Some(Arc::from(v)));
                 self.json.insert(
                     name.to_string(),
-                    Arc::new(Bound {
+                    Some(Arc::new(Bound {
                         json,
                         largest: std::sync::OnceLock::new(),
-                    }),
+                    })),
                 );
             }
             Err(_) => self.remove(name),
@@ -260,24 +331,28 @@ impl Vars {
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.vals.contains_key(name)
+        self.val(name).is_some()
     }
 
     /// The JSON a variable was given as, when it was.
     pub fn json(&self, name: &str) -> Option<&Json> {
-        self.json.get(name).map(|b| &b.json)
+        self.bound(name).map(|b| &b.json)
     }
 
     pub fn remove(&mut self, name: &str) {
-        self.vals.remove(name);
-        self.json.remove(name);
+        if self.under.as_deref().is_some_and(|u| u.has(name)) {
+            self.vals.insert(name.to_string(), None);
+            self.json.insert(name.to_string(), None);
+        } else {
+            self.vals.remove(name);
+            self.json.remove(name);
+        }
     }
 }
 
 impl VariableResolver for Vars {
     fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
-        self.vals
-            .get(variable)
+        self.val(variable)
             .map(|v| CowVal::from(v.as_ref() as &dyn Val))
     }
 }
@@ -527,6 +602,33 @@ pub fn pointer(path: &[String]) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn layered_variables_hide_and_remove_what_is_below() {
+        let mut base = Vars::new();
+        base.set_json("object", &json!({"items": [1, 2, 3, 4, 5]}));
+        base.set_json("params", &json!({"max": 2}));
+        let base = Arc::new(base);
+        let mut top = Vars::layered(base.clone());
+        top.set_json("params", &json!({"max": 9}));
+        let int = |e: &str, v: &Vars| eval_str(e, v).map(|x| to_json(&x));
+        assert_eq!(int("size(object.items)", &top).unwrap(), json!(5));
+        assert_eq!(int("params.max", &top).unwrap(), json!(9));
+        assert_eq!(
+            int("params.max", &base).unwrap(),
+            json!(2),
+            "the shared set is unchanged"
+        );
+        assert_eq!(top.json("object"), base.json("object"));
+        // The cost estimate's largest size sees the visible values only.
+        assert_eq!(top.largest(), 5.0);
+        top.remove("object");
+        assert!(!top.has("object") && base.has("object"));
+        assert!(int("object", &top).is_err());
+        assert_eq!(top.largest(), 1.0);
+        top.remove("params");
+        assert!(!top.has("params"));
+    }
 
     fn vars(object: Json) -> Vars {
         let mut v = Vars::new();

@@ -54,6 +54,11 @@ pub fn template_pointer(resource: &Json) -> Option<&'static str> {
         .filter(|p| resource.pointer(p).is_some())
 }
 
+/// [`pod_of`], made once per resource and template (shared by every policy evaluated on it).
+pub fn pod_shared(ctx: &super::vars::Context, resource: &Json, template: &str) -> Arc<Json> {
+    ctx.memo(&format!("pod {template}"), || pod_of(resource, template))
+}
+
 /// The Pod a controller's template describes (what autogen rules see as `object`).
 pub fn pod_of(resource: &Json, template: &str) -> Json {
     let t = resource.pointer(template).cloned().unwrap_or(Json::Null);
@@ -124,7 +129,7 @@ impl<'a> Input<'a> {
         let shared = self
             .ctx
             .memo(&format!("cel-vars {}", self.base), || self.request_vars());
-        let mut v = (*shared).clone();
+        let mut v = Vars::layered(shared);
         v.set_json("params", params.unwrap_or(&Json::Null));
         v
     }
@@ -210,10 +215,11 @@ fn error_verdict(what: &str, e: CelError) -> Verdict {
 }
 
 /// Evaluates `variables` (a list of `{name, expression}`) in order into the `variables` map;
-/// a variable that fails is left out (using it then fails with its name).
+/// a variable that fails is left out (using it then fails with its name). The map is bound
+/// again only before an expression that reads `variables`, and at the end.
 fn bind_variables(list: Option<&Json>, vars: &mut Vars) -> Result<(), Verdict> {
-    let mut map = serde_json::Map::new();
-    vars.set_json("variables", &Json::Object(map.clone()));
+    let mut map = cel::VarMap::default();
+    let mut bound = false;
     for var in list.and_then(Json::as_array).into_iter().flatten() {
         let (Some(name), Some(expr)) = (
             var.get("name").and_then(Json::as_str),
@@ -221,10 +227,14 @@ fn bind_variables(list: Option<&Json>, vars: &mut Vars) -> Result<(), Verdict> {
         ) else {
             continue;
         };
+        if !bound && expr.contains("variables") {
+            vars.set_map("variables", &map);
+            bound = true;
+        }
         match cel::eval_str(expr, vars) {
             Ok(v) => {
-                map.insert(name.to_string(), cel::to_json(&v));
-                vars.set_json("variables", &Json::Object(map.clone()));
+                map.insert(name, v);
+                bound = false;
             }
             Err(CelError::Unsupported(m)) => {
                 return Err((
@@ -235,6 +245,9 @@ fn bind_variables(list: Option<&Json>, vars: &mut Vars) -> Result<(), Verdict> {
             }
             Err(_) => {}
         }
+    }
+    if !bound {
+        vars.set_map("variables", &map);
     }
     Ok(())
 }
@@ -589,7 +602,7 @@ pub fn evaluate_policy(
         let kind = resource.get("kind").and_then(Json::as_str).unwrap_or("");
         match template_pointer(resource) {
             Some(t) if autogen_kinds(policy).iter().any(|k| k == kind) => {
-                pod = pod_of(resource, t);
+                pod = pod_shared(ctx, resource, t);
                 if !constraints_match(mc, &pod, opts, op) {
                     return Vec::new();
                 }

@@ -654,10 +654,10 @@ fn evaluate_rule(
             .starts_with("autogen-")
             .then(|| super::cel_policy::template_pointer(object))
             .flatten();
-        let pod = template.map(|t| super::cel_policy::pod_of(object, t));
+        let pod = template.map(|t| super::cel_policy::pod_shared(&ctx, object, t));
         let input = super::cel_policy::Input::new(
             &ctx,
-            pod.as_ref().unwrap_or(object),
+            pod.as_deref().unwrap_or(object),
             template.unwrap_or(""),
             opts,
         );
