@@ -440,28 +440,26 @@ impl ContextCache {
         write_atomic(&self.snapshot_path(), &bytes)?;
         let keep: std::collections::HashSet<&str> =
             snapshot.openapi.values().map(|d| d.file.as_str()).collect();
-        if let Ok(rd) = std::fs::read_dir(self.dir.join("openapi")) {
-            for e in rd.filter_map(Result::ok) {
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                if name.ends_with(".json") && !keep.contains(name.as_ref()) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
-        if let Ok(rd) = std::fs::read_dir(&self.dir) {
-            for e in rd.filter_map(Result::ok) {
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                if name.starts_with("crds-")
-                    && name.ends_with(".jsonl")
-                    && name != snapshot.crd_file
-                {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
+        remove_files(&self.dir.join("openapi"), |name| {
+            name.ends_with(".json") && !keep.contains(name)
+        });
+        remove_files(&self.dir, |name| {
+            name.starts_with("crds-") && name.ends_with(".jsonl") && name != snapshot.crd_file
+        });
         Ok(())
+    }
+}
+
+/// Removes the files of `dir` whose name `stale` picks (best effort: what cannot be removed
+/// stays, unused).
+fn remove_files(dir: &Path, stale: impl Fn(&str) -> bool) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.filter_map(Result::ok) {
+        if stale(&e.file_name().to_string_lossy()) {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 

@@ -439,7 +439,9 @@ pub async fn refresh(
         partial: false,
     };
     snapshot.fingerprint = fingerprint(&snapshot);
-    match previous.filter(|p| p.fingerprint == snapshot.fingerprint) {
+    let unchanged = previous.filter(|p| p.fingerprint == snapshot.fingerprint);
+    let changed = unchanged.is_none();
+    match unchanged {
         Some(p) => {
             snapshot.crd_file = p.crd_file.clone();
             snapshot.crd_index = p.crd_index.clone();
@@ -447,7 +449,6 @@ pub async fn refresh(
         }
         None => cache.store(&mut snapshot).map_err(RefreshError::Cache)?,
     }
-    let changed = previous.is_none_or(|p| p.fingerprint != snapshot.fingerprint);
     Ok(Refreshed {
         snapshot,
         fetched_documents,
