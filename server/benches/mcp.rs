@@ -4,8 +4,10 @@
 //!
 //! - start: process spawn to the `initialize` answer, and to the first `search_policies`
 //!   answer (the knowledge index opened, the model loaded);
-//! - `check_manifest` on a 200-line manifest (six resources): a new manifest each call (every
-//!   resource analysed and looked up in the knowledge index anew), one resource edited each
+//! - `check_manifest` on a 200-line manifest (five resources): a new manifest each call with
+//!   new names (every resource analysed and looked up in the knowledge index anew; the model
+//!   runs for the resources whose first 32 query tokens are new), a new manifest each call
+//!   whose every resource is new to the model too (the worst case), one resource edited each
 //!   call (what an agent's fix-and-recheck loop sends), and the same manifest again;
 //! - `search_policies`: varied questions, hybrid ranking with the query embedding.
 //!
@@ -130,7 +132,12 @@ impl Server {
 /// A 200-line manifest: a Deployment with two containers, its Service, ConfigMap,
 /// HorizontalPodAutoscaler and PodDisruptionBudget. `n` changes names and values in every
 /// resource; `edit` changes one value of the Deployment only (an agent's next attempt).
-fn manifest(n: usize, edit: usize) -> String {
+/// The 200-line manifest: `n` names it (and its images and a config value), `edit` changes a
+/// value deep in the Deployment; `fresh` also changes the first fields of every resource, so
+/// that each resource's query is new to the embedding model (which reads its first 32 tokens).
+fn manifest(n: usize, edit: usize, fresh: bool) -> String {
+    // Varies with `n` when `fresh`, else fixed (replicas cycles through three values as before).
+    let early = |base: usize| if fresh { base + n } else { base };
     let mut s = format!(
         "apiVersion: apps/v1
 kind: Deployment
@@ -277,8 +284,8 @@ spec:
     apiVersion: apps/v1
     kind: Deployment
     name: orders-{n}
-  minReplicas: 2
-  maxReplicas: 10
+  minReplicas: {min}
+  maxReplicas: {max}
   metrics:
     - type: Resource
       resource:
@@ -298,7 +305,9 @@ spec:
     matchLabels:
       app.kubernetes.io/name: orders-{n}
 ",
-        r = 2 + n % 3
+        r = if fresh { 2 + n } else { 2 + n % 3 },
+        min = early(2),
+        max = early(10),
     );
     // Pad with config entries to 200 lines.
     let mut i = 0;
@@ -307,7 +316,11 @@ spec:
             "  db.host:",
             &format!(
                 "  feature.{i}: \"{}\"\n  db.host:",
-                (n + i).is_multiple_of(2)
+                if fresh && i == 0 {
+                    n.to_string()
+                } else {
+                    (n + i).is_multiple_of(2).to_string()
+                }
             ),
             1,
         );
@@ -315,6 +328,35 @@ spec:
     }
     s
 }
+
+/// Said after a question: 25 variants of each, all new to the model.
+const CONTEXTS: &[&str] = &[
+    "in production",
+    "in staging",
+    "for the payments team",
+    "for a batch job",
+    "on the shared cluster",
+    "for a public website",
+    "in the eu region",
+    "for internal tools",
+    "for a stateful service",
+    "during an incident",
+    "for a new microservice",
+    "for the data platform",
+    "in a dev namespace",
+    "for a cron job",
+    "for the api gateway",
+    "in the sandbox cluster",
+    "for machine learning jobs",
+    "for the mobile backend",
+    "before a release",
+    "for customer facing apps",
+    "on kubernetes 1.35",
+    "with helm",
+    "with argo cd",
+    "for a daemonset",
+    "for third party software",
+];
 
 const QUESTIONS: &[&str] = &[
     "which region can a postgres database run in",
@@ -419,35 +461,44 @@ fn main() {
     s.initialize();
     s.tool("search_policies", json!({"query": "warm up", "k": 5}));
 
-    let text = manifest(0, 0);
+    let text = manifest(0, 0, false);
     println!(
         "check_manifest on a {}-line manifest ({} resources, {} findings):",
         text.lines().count(),
-        text.matches("\nkind: ").count() + 1,
+        text.split("\n---\n").count(),
         s.tool("check_manifest", json!({"yaml": text}))["structuredContent"]["findings"]
             .as_array()
             .map_or(0, Vec::len)
     );
-    let before = audit_lines(&audit);
-    let mut changed = Vec::new();
-    for n in 1..=200 {
-        let yaml = manifest(n, 0);
-        let t = Instant::now();
-        s.tool("check_manifest", json!({"yaml": yaml}));
-        changed.push(t.elapsed());
+    for (fresh, label) in [
+        (
+            false,
+            "a new manifest each call (5 resources with new names)",
+        ),
+        (
+            true,
+            "a new manifest each call, every resource new to the model too",
+        ),
+    ] {
+        let before = audit_lines(&audit);
+        let mut changed = Vec::new();
+        for n in 1..=200 {
+            // Far from the other scenario's numbers: nothing of it is cached.
+            let yaml = manifest(if fresh { 1000 + n } else { n }, 0, fresh);
+            let t = Instant::now();
+            s.tool("check_manifest", json!({"yaml": yaml}));
+            changed.push(t.elapsed());
+        }
+        summary(&format!("{label}, round trip"), changed);
+        summary(
+            &format!("{label}, in the server"),
+            audited(&audit, "check_manifest", before),
+        );
     }
-    summary(
-        "a new manifest each call (6 new resources), round trip",
-        changed,
-    );
-    summary(
-        "a new manifest each call, in the server",
-        audited(&audit, "check_manifest", before),
-    );
     let before = audit_lines(&audit);
     let mut edited = Vec::new();
     for e in 1..=200 {
-        let yaml = manifest(0, e);
+        let yaml = manifest(0, e, false);
         let t = Instant::now();
         s.tool("check_manifest", json!({"yaml": yaml}));
         edited.push(t.elapsed());
@@ -473,17 +524,41 @@ fn main() {
         audited(&audit, "check_manifest", before),
     );
 
-    println!("search_policies ({} questions × 25):", QUESTIONS.len());
+    // Every question asked once per context: 500 questions the model has not seen (a query's
+    // vector is kept by its model input, so asking the same question again skips the model).
+    println!(
+        "search_policies ({} questions × {} contexts):",
+        QUESTIONS.len(),
+        CONTEXTS.len()
+    );
     let before = audit_lines(&audit);
     let mut search = Vec::new();
-    for _ in 0..25 {
+    for c in CONTEXTS {
         for q in QUESTIONS {
             let t = Instant::now();
-            s.tool("search_policies", json!({"query": q, "k": 5}));
+            s.tool(
+                "search_policies",
+                json!({"query": format!("{q} {c}"), "k": 5}),
+            );
             search.push(t.elapsed());
         }
     }
-    summary("round trip", search);
-    summary("in the server", audited(&audit, "search_policies", before));
+    summary("new questions, round trip", search);
+    summary(
+        "new questions, in the server",
+        audited(&audit, "search_policies", before),
+    );
+    let before = audit_lines(&audit);
+    let mut again = Vec::new();
+    for q in QUESTIONS.iter().cycle().take(200) {
+        let t = Instant::now();
+        s.tool("search_policies", json!({"query": q, "k": 5}));
+        again.push(t.elapsed());
+    }
+    summary("questions asked before, round trip", again);
+    summary(
+        "questions asked before, in the server",
+        audited(&audit, "search_policies", before),
+    );
     s.stop();
 }

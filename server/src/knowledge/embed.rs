@@ -6,9 +6,10 @@
 //! session and the tokenizer. Vectors are the mean of the last hidden state over the attention
 //! mask, L2-normalised, as sentence-transformers computes them for this model.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ort::environment::Environment;
 use ort::session::Session;
@@ -34,6 +35,9 @@ pub const BATCH_SIZE: usize = 32;
 pub const MAX_TOKENS: usize = 256;
 /// Tokens of a search query that are embedded (see [`Embedder::embed_query`]).
 pub const MAX_QUERY_TOKENS: usize = 32;
+
+/// Query vectors kept by model input before the cache starts over (1.5 KiB each).
+const QUERY_CACHE_LIMIT: usize = 4096;
 
 /// The files of one installed model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +144,12 @@ pub struct Embedder {
     tokenizer: Tokenizer,
     /// The same, truncating at [`MAX_QUERY_TOKENS`].
     query_tokenizer: Tokenizer,
+    /// Query vectors by the token ids the model saw: queries that differ only after their
+    /// first [`MAX_QUERY_TOKENS`] tokens (a renamed resource, an edited env value deep in a
+    /// Deployment) have the same model input, hence the same vector, and skip the model.
+    query_vectors: Mutex<HashMap<Vec<u32>, Vec<f32>>>,
+    /// Texts run through the model so far.
+    rows_run: AtomicUsize,
     inputs: Inputs,
     output: String,
     dimensions: usize,
@@ -258,6 +268,8 @@ impl Embedder {
             session: Mutex::new(session),
             tokenizer,
             query_tokenizer,
+            query_vectors: Mutex::default(),
+            rows_run: AtomicUsize::new(0),
             inputs,
             output,
             dimensions: manifest.dimensions,
@@ -279,6 +291,11 @@ impl Embedder {
 
     pub fn files(&self) -> &ModelFiles {
         &self.files
+    }
+
+    /// How many texts the model has run on since it was loaded (cached queries not counted).
+    pub fn texts_run(&self) -> usize {
+        self.rows_run.load(Ordering::Relaxed)
     }
 
     /// One unit-length vector per text, in order.
@@ -303,20 +320,62 @@ impl Embedder {
     /// time grows with every token, and a query's first words carry its meaning (questions
     /// are short; resource queries put what matters first).
     pub fn embed_query(&self, query: &str) -> Result<Vec<f32>, String> {
-        let mut out = Vec::with_capacity(1);
-        self.embed_batch(&self.query_tokenizer, &[query], &mut out)?;
-        out.pop()
+        self.embed_queries(&[query])?
+            .pop()
             .ok_or_else(|| "the model returned no vector".to_string())
     }
 
     /// The vectors of several queries (as [`Embedder::embed_query`]) in one run of the model:
-    /// cheaper than one run each.
+    /// cheaper than one run each. A query whose model input was seen before is not run again.
     pub fn embed_queries(&self, queries: &[&str]) -> Result<Vec<Vec<f32>>, String> {
-        let mut out = Vec::with_capacity(queries.len());
-        for batch in queries.chunks(BATCH_SIZE) {
-            self.embed_batch(&self.query_tokenizer, batch, &mut out)?;
+        let keys = queries
+            .iter()
+            .map(|q| {
+                self.query_tokenizer
+                    .encode(*q, true)
+                    .map(|e| e.get_ids().to_vec())
+                    .map_err(|e| format!("tokenizer: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out: Vec<Option<Vec<f32>>> = {
+            let cache = self.query_vectors.lock().unwrap_or_else(|p| p.into_inner());
+            keys.iter().map(|k| cache.get(k).cloned()).collect()
+        };
+        // The model runs once per distinct input that is not cached.
+        let mut missing: Vec<usize> = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            if out[i].is_none() && !missing.iter().any(|&j| keys[j] == *key) {
+                missing.push(i);
+            }
         }
-        Ok(out)
+        let mut computed = Vec::with_capacity(missing.len());
+        for batch in missing.chunks(BATCH_SIZE) {
+            let texts: Vec<&str> = batch.iter().map(|&i| queries[i]).collect();
+            self.embed_batch(&self.query_tokenizer, &texts, &mut computed)?;
+        }
+        {
+            let mut cache = self.query_vectors.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() + computed.len() > QUERY_CACHE_LIMIT {
+                cache.clear();
+            }
+            for (&i, v) in missing.iter().zip(&computed) {
+                cache.insert(keys[i].clone(), v.clone());
+            }
+        }
+        for (&i, v) in missing.iter().zip(computed) {
+            out[i] = Some(v);
+        }
+        // Repeats of an input computed in this call.
+        for i in 0..keys.len() {
+            if out[i].is_none()
+                && let Some(&j) = missing.iter().find(|&&j| keys[j] == keys[i])
+            {
+                out[i] = out[j].clone();
+            }
+        }
+        out.into_iter()
+            .map(|v| v.ok_or_else(|| "the model returned no vector".to_string()))
+            .collect()
     }
 
     fn embed_batch(
@@ -367,6 +426,7 @@ impl Embedder {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let outputs = session.run(inputs).map_err(|e| format!("inference: {e}"))?;
+        self.rows_run.fetch_add(rows, Ordering::Relaxed);
         let output = outputs
             .get(&self.output)
             .ok_or_else(|| format!("the model returned no {}", self.output))?;
@@ -570,6 +630,38 @@ mod tests {
         let cut = embedder.embed_query(&long).unwrap();
         assert_eq!(cut.len(), full.len());
         assert!(full.iter().zip(&cut).any(|(a, b)| (a - b).abs() > 1e-3));
+    }
+
+    #[test]
+    fn a_query_seen_before_is_not_run_again_and_gets_the_same_vector() {
+        let Some(shared) = embedder() else { return };
+        // An instance of its own: the count of model runs is this test's alone.
+        let embedder = Embedder::load(shared.files()).unwrap();
+        let base = "Deployment apps/v1 replicas 3 strategy RollingUpdate ".repeat(8);
+        // The two differ only after the model's token limit: one model input.
+        let a = format!("{base} orders-1");
+        let b = format!("{base} orders-2");
+        let fresh = "Service v1 type ClusterIP selector app orders-3";
+        let v = embedder
+            .embed_queries(&[a.as_str(), b.as_str(), fresh, a.as_str()])
+            .unwrap();
+        assert_eq!(embedder.texts_run(), 2);
+        assert_eq!(v.len(), 4);
+        assert_eq!(v[0], v[1]);
+        assert_eq!(v[0], v[3]);
+        assert_ne!(v[0], v[2]);
+        // Asked again, from the cache: the same vectors, no model run.
+        assert_eq!(embedder.embed_query(&b).unwrap(), v[1]);
+        assert_eq!(embedder.embed_query(fresh).unwrap(), v[2]);
+        assert_eq!(embedder.texts_run(), 2);
+        // And the cached vector is the one the model gives the text.
+        let direct = embedder.embed(&[fresh]).unwrap().remove(0);
+        let worst = direct
+            .iter()
+            .zip(&v[2])
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-5, "largest difference {worst}");
     }
 
     #[test]
