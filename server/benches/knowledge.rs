@@ -199,6 +199,8 @@ fn latency(index: &KnowledgeIndex, embedder: Option<&Embedder>, questions: &[&st
                 bm25.push(took);
             }
             let Some(e) = embedder else { continue };
+            // Each question as if asked for the first time: the model runs.
+            e.forget_queries();
             let t = Instant::now();
             let qv = e.embed_query(q).unwrap();
             let embedded = t.elapsed();

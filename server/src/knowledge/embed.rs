@@ -293,6 +293,14 @@ impl Embedder {
         &self.files
     }
 
+    /// Drops the query vectors kept so far: benchmarks call it to time the model, not the cache.
+    pub fn forget_queries(&self) {
+        self.query_vectors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     /// How many texts the model has run on since it was loaded (cached queries not counted).
     pub fn texts_run(&self) -> usize {
         self.rows_run.load(Ordering::Relaxed)
