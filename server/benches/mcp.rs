@@ -131,12 +131,11 @@ impl Server {
 
 /// A 200-line manifest: a Deployment with two containers, its Service, ConfigMap,
 /// HorizontalPodAutoscaler and PodDisruptionBudget. `n` changes names and values in every
-/// resource; `edit` changes one value of the Deployment only (an agent's next attempt).
-/// The 200-line manifest: `n` names it (and its images and a config value), `edit` changes a
-/// value deep in the Deployment; `fresh` also changes the first fields of every resource, so
-/// that each resource's query is new to the embedding model (which reads its first 32 tokens).
+/// resource; `edit` changes one value of the Deployment only (an agent's next attempt);
+/// `fresh` also changes the first fields of every resource, so that each resource's query is
+/// new to the embedding model (which reads its first 32 tokens).
 fn manifest(n: usize, edit: usize, fresh: bool) -> String {
-    // Varies with `n` when `fresh`, else fixed (replicas cycles through three values as before).
+    // The first fields: they vary with `n` only when `fresh`.
     let early = |base: usize| if fresh { base + n } else { base };
     let mut s = format!(
         "apiVersion: apps/v1
@@ -305,7 +304,7 @@ spec:
     matchLabels:
       app.kubernetes.io/name: orders-{n}
 ",
-        r = if fresh { 2 + n } else { 2 + n % 3 },
+        r = if fresh { early(2) } else { 2 + n % 3 },
         min = early(2),
         max = early(10),
     );
@@ -408,6 +407,28 @@ fn audited(audit: &Path, tool: &str, skip: usize) -> Vec<Duration> {
         .collect()
 }
 
+/// Calls `tool` with each of `calls` and prints the round trips and the server's own times.
+fn measure(
+    s: &mut Server,
+    audit: &Path,
+    label: &str,
+    tool: &str,
+    calls: impl IntoIterator<Item = Json>,
+) {
+    let before = audit_lines(audit);
+    let mut trips = Vec::new();
+    for arguments in calls {
+        let t = Instant::now();
+        s.tool(tool, arguments);
+        trips.push(t.elapsed());
+    }
+    summary(&format!("{label}, round trip"), trips);
+    summary(
+        &format!("{label}, in the server"),
+        audited(audit, tool, before),
+    );
+}
+
 fn audit_lines(audit: &Path) -> usize {
     std::fs::read_to_string(audit)
         .map(|t| t.lines().count())
@@ -480,48 +501,24 @@ fn main() {
             "a new manifest each call, every resource new to the model too",
         ),
     ] {
-        let before = audit_lines(&audit);
-        let mut changed = Vec::new();
-        for n in 1..=200 {
-            // Far from the other scenario's numbers: nothing of it is cached.
-            let yaml = manifest(if fresh { 1000 + n } else { n }, 0, fresh);
-            let t = Instant::now();
-            s.tool("check_manifest", json!({"yaml": yaml}));
-            changed.push(t.elapsed());
-        }
-        summary(&format!("{label}, round trip"), changed);
-        summary(
-            &format!("{label}, in the server"),
-            audited(&audit, "check_manifest", before),
-        );
+        // Far from the other scenario's numbers: nothing of it is cached.
+        let calls = (1..=200)
+            .map(|n| json!({"yaml": manifest(if fresh { 1000 + n } else { n }, 0, fresh)}));
+        measure(&mut s, &audit, label, "check_manifest", calls);
     }
-    let before = audit_lines(&audit);
-    let mut edited = Vec::new();
-    for e in 1..=200 {
-        let yaml = manifest(0, e, false);
-        let t = Instant::now();
-        s.tool("check_manifest", json!({"yaml": yaml}));
-        edited.push(t.elapsed());
-    }
-    summary(
-        "the Deployment edited each call (1 changed resource), round trip",
-        edited,
+    measure(
+        &mut s,
+        &audit,
+        "the Deployment edited each call (1 changed resource)",
+        "check_manifest",
+        (1..=200).map(|e| json!({"yaml": manifest(0, e, false)})),
     );
-    summary(
-        "the Deployment edited each call, in the server",
-        audited(&audit, "check_manifest", before),
-    );
-    let before = audit_lines(&audit);
-    let mut same = Vec::new();
-    for _ in 0..300 {
-        let t = Instant::now();
-        s.tool("check_manifest", json!({"yaml": text}));
-        same.push(t.elapsed());
-    }
-    summary("same manifest again, round trip", same);
-    summary(
-        "same manifest again, in the server",
-        audited(&audit, "check_manifest", before),
+    measure(
+        &mut s,
+        &audit,
+        "same manifest again",
+        "check_manifest",
+        (0..300).map(|_| json!({"yaml": text})),
     );
 
     // Every question asked once per context: 500 questions the model has not seen (a query's
@@ -531,34 +528,26 @@ fn main() {
         QUESTIONS.len(),
         CONTEXTS.len()
     );
-    let before = audit_lines(&audit);
-    let mut search = Vec::new();
-    for c in CONTEXTS {
-        for q in QUESTIONS {
-            let t = Instant::now();
-            s.tool(
-                "search_policies",
-                json!({"query": format!("{q} {c}"), "k": 5}),
-            );
-            search.push(t.elapsed());
-        }
-    }
-    summary("new questions, round trip", search);
-    summary(
-        "new questions, in the server",
-        audited(&audit, "search_policies", before),
+    let new_questions = CONTEXTS
+        .iter()
+        .flat_map(|c| QUESTIONS.iter().map(move |q| format!("{q} {c}")));
+    measure(
+        &mut s,
+        &audit,
+        "new questions",
+        "search_policies",
+        new_questions.map(|q| json!({"query": q, "k": 5})),
     );
-    let before = audit_lines(&audit);
-    let mut again = Vec::new();
-    for q in QUESTIONS.iter().cycle().take(200) {
-        let t = Instant::now();
-        s.tool("search_policies", json!({"query": q, "k": 5}));
-        again.push(t.elapsed());
-    }
-    summary("questions asked before, round trip", again);
-    summary(
-        "questions asked before, in the server",
-        audited(&audit, "search_policies", before),
+    measure(
+        &mut s,
+        &audit,
+        "questions asked before",
+        "search_policies",
+        QUESTIONS
+            .iter()
+            .cycle()
+            .take(200)
+            .map(|q| json!({"query": q, "k": 5})),
     );
     s.stop();
 }

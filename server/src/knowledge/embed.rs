@@ -16,7 +16,9 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::Tensor;
 use serde::Deserialize;
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{
+    Encoding, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams, pad_encodings,
+};
 
 /// The folder `scripts/setup-model.sh` installs into, relative to the workspace (or a parent).
 pub const MODEL_DIR: &str = ".tools/model";
@@ -315,7 +317,7 @@ impl Embedder {
         let mut sorted = Vec::with_capacity(texts.len());
         for batch in order.chunks(BATCH_SIZE) {
             let batch: Vec<&str> = batch.iter().map(|&i| texts[i]).collect();
-            self.embed_batch(&self.tokenizer, &batch, &mut sorted)?;
+            self.embed_batch(&batch, &mut sorted)?;
         }
         let mut vectors = vec![Vec::new(); texts.len()];
         for (i, v) in order.into_iter().zip(sorted) {
@@ -336,77 +338,92 @@ impl Embedder {
     /// The vectors of several queries (as [`Embedder::embed_query`]) in one run of the model:
     /// cheaper than one run each. A query whose model input was seen before is not run again.
     pub fn embed_queries(&self, queries: &[&str]) -> Result<Vec<Vec<f32>>, String> {
-        let keys = queries
+        // Each query is tokenised once: its token ids are the cache key, and its encoding is
+        // what the model runs on when the key is not cached.
+        let encodings = queries
             .iter()
             .map(|q| {
                 self.query_tokenizer
                     .encode(*q, true)
-                    .map(|e| e.get_ids().to_vec())
                     .map_err(|e| format!("tokenizer: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut out: Vec<Option<Vec<f32>>> = {
+        let mut found: Vec<Option<Vec<f32>>> = {
             let cache = self.query_vectors.lock().unwrap_or_else(|p| p.into_inner());
-            keys.iter().map(|k| cache.get(k).cloned()).collect()
+            encodings
+                .iter()
+                .map(|e| cache.get(e.get_ids()).cloned())
+                .collect()
         };
-        // The model runs once per distinct input that is not cached.
+        // The model runs once per distinct input that is not cached: `missing` holds the first
+        // query of each, `slot` the place of its vector in `computed`.
+        let mut slot: HashMap<&[u32], usize> = HashMap::new();
         let mut missing: Vec<usize> = Vec::new();
-        for (i, key) in keys.iter().enumerate() {
-            if out[i].is_none() && !missing.iter().any(|&j| keys[j] == *key) {
-                missing.push(i);
+        for (i, e) in encodings.iter().enumerate() {
+            if found[i].is_none() {
+                slot.entry(e.get_ids()).or_insert_with(|| {
+                    missing.push(i);
+                    missing.len() - 1
+                });
             }
         }
         let mut computed = Vec::with_capacity(missing.len());
         for batch in missing.chunks(BATCH_SIZE) {
-            let texts: Vec<&str> = batch.iter().map(|&i| queries[i]).collect();
-            self.embed_batch(&self.query_tokenizer, &texts, &mut computed)?;
+            let mut batch: Vec<Encoding> = batch.iter().map(|&i| encodings[i].clone()).collect();
+            if let Some(padding) = self.query_tokenizer.get_padding() {
+                pad_encodings(&mut batch, padding).map_err(|e| format!("tokenizer: {e}"))?;
+            }
+            self.run(&batch, &mut computed)?;
         }
-        {
+        if !computed.is_empty() {
             let mut cache = self.query_vectors.lock().unwrap_or_else(|p| p.into_inner());
             if cache.len() + computed.len() > QUERY_CACHE_LIMIT {
                 cache.clear();
             }
             for (&i, v) in missing.iter().zip(&computed) {
-                cache.insert(keys[i].clone(), v.clone());
+                cache.insert(encodings[i].get_ids().to_vec(), v.clone());
             }
         }
-        for (&i, v) in missing.iter().zip(computed) {
-            out[i] = Some(v);
-        }
-        // Repeats of an input computed in this call.
-        for i in 0..keys.len() {
-            if out[i].is_none()
-                && let Some(&j) = missing.iter().find(|&&j| keys[j] == keys[i])
-            {
-                out[i] = out[j].clone();
-            }
-        }
-        out.into_iter()
-            .map(|v| v.ok_or_else(|| "the model returned no vector".to_string()))
+        encodings
+            .iter()
+            .enumerate()
+            .map(|(i, e)| match found[i].take() {
+                Some(v) => Ok(v),
+                None => slot
+                    .get(e.get_ids())
+                    .and_then(|&k| computed.get(k).cloned())
+                    .ok_or_else(|| "the model returned no vector".to_string()),
+            })
             .collect()
     }
 
-    fn embed_batch(
-        &self,
-        tokenizer: &Tokenizer,
-        texts: &[&str],
-        vectors: &mut Vec<Vec<f32>>,
-    ) -> Result<(), String> {
-        let encodings = tokenizer
+    /// Tokenises `texts` (padded to the longest) and runs the model on them.
+    fn embed_batch(&self, texts: &[&str], vectors: &mut Vec<Vec<f32>>) -> Result<(), String> {
+        let encodings = self
+            .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| format!("tokenizer: {e}"))?;
-        let rows = encodings.len();
-        let len = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
-        if rows != texts.len() || len == 0 {
+        if encodings.len() != texts.len() {
             return Err(format!(
-                "tokenizer returned {rows} encodings of up to {len} tokens for {} texts",
+                "tokenizer returned {} encodings for {} texts",
+                encodings.len(),
                 texts.len()
             ));
+        }
+        self.run(&encodings, vectors)
+    }
+
+    /// Runs the model on `encodings` (all padded to one length) and appends one vector each.
+    fn run(&self, encodings: &[Encoding], vectors: &mut Vec<Vec<f32>>) -> Result<(), String> {
+        let rows = encodings.len();
+        let len = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
+        if len == 0 {
+            return Err(format!("tokenizer returned no tokens for {rows} texts"));
         }
         let mut ids = Vec::with_capacity(rows * len);
         let mut mask = Vec::with_capacity(rows * len);
         let mut types = Vec::with_capacity(rows * len);
-        for encoding in &encodings {
+        for encoding in encodings {
             if encoding.len() != len {
                 return Err(format!(
                     "tokenizer padded to {} tokens, expected {len}",
