@@ -274,7 +274,8 @@ fn recall(vectors: &VectorIndex, embedder: &Embedder, questions: &[&str]) {
         }
         found as f64 / (k * queries.len()) as f64
     };
-    let default = measure(&|q| vectors.search(q, 10));
+    // The graph itself (`search` compares every vector of a small index).
+    let default = measure(&|q| vectors.search_ef(q, 10, usher::knowledge::vectors::EF_SEARCH));
     println!(
         "  hnsw recall@10 vs exact search: {default:.4} (target >= 0.98; {} queries: {} questions, {} chunk vectors; {} vectors)",
         queries.len(),

@@ -28,7 +28,7 @@ const CACHE_LIMIT: usize = 4096;
 /// One piece of knowledge about something, with how close it is in meaning.
 #[derive(Debug, Clone)]
 pub struct Advice {
-    pub chunk: Chunk,
+    pub chunk: Arc<Chunk>,
     /// Cosine similarity of the question and the chunk (0 to 1), when the model is there.
     pub relevance: Option<f32>,
 }

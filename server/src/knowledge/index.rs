@@ -4,8 +4,9 @@
 //! swapped in by renames, so a crash mid-index leaves the old one usable. An index that is
 //! missing, corrupt or of another format is reported as such, never a crash.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
@@ -13,7 +14,7 @@ use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
-use tantivy::{Index, IndexReader, TantivyDocument, Term, doc};
+use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term, doc};
 
 use super::vectors::{VectorIndex, rrf};
 use super::{Chunk, SourceType};
@@ -67,7 +68,7 @@ fn schema() -> (Schema, Fields) {
 /// A search hit: the chunk and its BM25 score.
 #[derive(Debug, Clone)]
 pub struct Hit {
-    pub chunk: Chunk,
+    pub chunk: Arc<Chunk>,
     pub score: f32,
 }
 
@@ -121,6 +122,18 @@ pub struct KnowledgeIndex {
     pub dir: PathBuf,
     /// The chunks' vectors, when the index was built with an embedding model.
     pub vectors: Option<VectorIndex>,
+    /// The chunks read so far. A resource's lookup weighs a few hundred candidates (by words
+    /// and by meaning, before the filters): each is read from the store and parsed once per
+    /// opened index, not once per lookup. An opened index never changes (a new one replaces
+    /// it, and the reader does not reload), so neither do its chunks; the cache holds at most
+    /// the index's own chunks.
+    cache: Mutex<ChunkCache>,
+}
+
+#[derive(Default)]
+struct ChunkCache {
+    by_address: HashMap<DocAddress, Arc<Chunk>>,
+    by_id: HashMap<String, Arc<Chunk>>,
 }
 
 /// How to rank.
@@ -279,7 +292,12 @@ impl KnowledgeIndex {
                 "its schema is not this version's".into(),
             ));
         }
-        let reader = index.reader().map_err(unusable)?;
+        // A snapshot: document addresses (the chunk cache's keys) stay valid.
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(unusable)?;
         let vectors = match manifest.model {
             Some(_) => {
                 Some(VectorIndex::load(&dir.join("vectors.bin")).map_err(OpenError::Unusable)?)
@@ -293,6 +311,7 @@ impl KnowledgeIndex {
             manifest,
             dir: dir.to_path_buf(),
             vectors,
+            cache: Mutex::default(),
         })
     }
 
@@ -338,17 +357,7 @@ impl KnowledgeIndex {
             .map_err(|e| format!("search failed: {e}"))?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top {
-            let d: TantivyDocument = searcher
-                .doc(addr)
-                .map_err(|e| format!("search failed: {e}"))?;
-            let Some(json) = d
-                .get_first(f.chunk)
-                .and_then(|v| v.as_str().map(str::to_string))
-            else {
-                continue;
-            };
-            let chunk: Chunk =
-                serde_json::from_str(&json).map_err(|e| format!("corrupt index entry: {e}"))?;
+            let chunk = self.read(&searcher, addr)?;
             if filters.keeps(&chunk) {
                 hits.push(Hit { chunk, score });
             }
@@ -360,17 +369,47 @@ impl KnowledgeIndex {
 
 impl KnowledgeIndex {
     /// A chunk by its id.
-    pub fn chunk(&self, id: &str) -> Option<Chunk> {
-        let f = &self.fields;
-        let q = TermQuery::new(Term::from_field_text(f.id, id), IndexRecordOption::Basic);
+    pub fn chunk(&self, id: &str) -> Option<Arc<Chunk>> {
+        if let Some(c) = self.cache.lock().ok()?.by_id.get(id) {
+            return Some(c.clone());
+        }
+        let q = TermQuery::new(
+            Term::from_field_text(self.fields.id, id),
+            IndexRecordOption::Basic,
+        );
         let searcher = self.reader.searcher();
         let top = searcher
             .search(&q, &TopDocs::with_limit(1).order_by_score())
             .ok()?;
         let (_, addr) = top.first()?;
-        let d: TantivyDocument = searcher.doc(*addr).ok()?;
-        let json = d.get_first(f.chunk)?.as_str()?.to_string();
-        serde_json::from_str(&json).ok()
+        self.read(&searcher, *addr).ok()
+    }
+
+    /// The chunk stored at `addr`, read and parsed once.
+    fn read(&self, searcher: &Searcher, addr: DocAddress) -> Result<Arc<Chunk>, String> {
+        if let Some(c) = self
+            .cache
+            .lock()
+            .map_err(|_| "the chunk cache is poisoned".to_string())?
+            .by_address
+            .get(&addr)
+        {
+            return Ok(c.clone());
+        }
+        let d: TantivyDocument = searcher
+            .doc(addr)
+            .map_err(|e| format!("search failed: {e}"))?;
+        let json = d
+            .get_first(self.fields.chunk)
+            .and_then(|v| v.as_str())
+            .ok_or("corrupt index entry: no chunk stored")?;
+        let chunk: Arc<Chunk> =
+            Arc::new(serde_json::from_str(json).map_err(|e| format!("corrupt index entry: {e}"))?);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.by_id.insert(chunk.id.clone(), chunk.clone());
+            cache.by_address.insert(addr, chunk.clone());
+        }
+        Ok(chunk)
     }
 
     /// Ranks by BM25, by vector similarity to `query_vector`, or by both fused. Without a
@@ -418,8 +457,8 @@ impl KnowledgeIndex {
             return Ok(by_vector);
         }
         let by_words = self.search(query, pool, filters)?;
-        let mut pool_chunks: Vec<Chunk> = Vec::new();
-        let index_of = |c: &Chunk, pool_chunks: &mut Vec<Chunk>| -> usize {
+        let mut pool_chunks: Vec<Arc<Chunk>> = Vec::new();
+        let index_of = |c: &Arc<Chunk>, pool_chunks: &mut Vec<Arc<Chunk>>| -> usize {
             match pool_chunks.iter().position(|x| x.id == c.id) {
                 Some(i) => i,
                 None => {
@@ -558,7 +597,7 @@ mod tests {
             idx.search("run as root us-east-1 database", 5, f)
                 .unwrap()
                 .into_iter()
-                .map(|h| h.chunk.id)
+                .map(|h| h.chunk.id.clone())
                 .collect()
         };
         assert!(ids(&about("Deployment")).contains(&"policy:require-run-as-nonroot".into()));

@@ -74,6 +74,10 @@ impl Default for GraphParams {
 
 /// Width of the bottom-layer search of [`VectorIndex::search`] (at least 4 × k).
 pub const EF_SEARCH: usize = 64;
+/// [`VectorIndex::search`] compares every vector when the index holds at most this many times
+/// the search width: each step of the beam reads a neighbour list of up to 32 vectors, so a beam
+/// that wide reads about as many vectors as the index has, and more than once.
+const EXACT_WIDTH_RATIO: usize = 8;
 
 /// One layer of the graph: the neighbours of vector `i` are
 /// `neighbours[offsets[i]..offsets[i + 1]]`.
@@ -226,9 +230,17 @@ impl VectorIndex {
         &self.data[i * self.dims..(i + 1) * self.dims]
     }
 
-    /// Approximate nearest chunks (index, cosine similarity), best first.
+    /// Nearest chunks (index, cosine similarity), best first: through the graph, or by
+    /// comparing every vector when the graph search would be about as wide as the index (a
+    /// small index, or a wide pool: a resource's lookup asks for hundreds of candidates). Its
+    /// beam would then visit each vector several times over, through its neighbour lists;
+    /// comparing them all is cheaper, and exact.
     pub fn search(&self, query: &[f32], k: usize) -> Vec<(usize, f32)> {
-        self.search_ef(query, k, (k * 4).max(EF_SEARCH))
+        let ef = (k * 4).max(EF_SEARCH);
+        if ef.saturating_mul(EXACT_WIDTH_RATIO) >= self.len() {
+            return self.exact(query, k);
+        }
+        self.search_ef(query, k, ef)
     }
 
     /// [`Self::search`] with a chosen width of the bottom-layer search (at least `k`).
@@ -303,13 +315,20 @@ impl VectorIndex {
         out
     }
 
-    /// Exact nearest chunks (for measuring the graph's recall).
+    /// Exact nearest chunks, best first (also the measure of the graph's recall).
     pub fn exact(&self, query: &[f32], k: usize) -> Vec<(usize, f32)> {
+        if k == 0 || query.len() != self.dims {
+            return Vec::new();
+        }
         let mut all: Vec<(usize, f32)> = (0..self.len())
             .map(|i| (i, dot(self.vector(i), query)))
             .collect();
-        all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        all.truncate(k);
+        let order = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if k < all.len() {
+            all.select_nth_unstable_by(k - 1, order);
+            all.truncate(k);
+        }
+        all.sort_by(order);
         all
     }
 
@@ -488,10 +507,40 @@ mod tests {
         let mut found = 0;
         for q in queries {
             let exact: Vec<usize> = idx.exact(q, 10).into_iter().map(|x| x.0).collect();
-            let approx: Vec<usize> = idx.search(q, 10).into_iter().map(|x| x.0).collect();
+            let approx: Vec<usize> = idx
+                .search_ef(q, 10, EF_SEARCH)
+                .into_iter()
+                .map(|x| x.0)
+                .collect();
             found += approx.iter().filter(|i| exact.contains(i)).count();
         }
         found as f64 / (10 * queries.len()) as f64
+    }
+
+    #[test]
+    fn a_search_as_wide_as_the_index_compares_every_vector() {
+        let vectors = vectors(300, 16);
+        let idx = VectorIndex::build(16, keys(300), vectors.clone());
+        for q in vectors.iter().step_by(7) {
+            // 300 vectors: a search for 10 (width 64) or for 100 reads them all.
+            for k in [10, 100] {
+                let got = idx.search(q, k);
+                assert_eq!(got, idx.exact(q, k));
+                assert_eq!(got.len(), k);
+                assert!(got.windows(2).all(|w| w[0].1 >= w[1].1), "best first");
+            }
+        }
+        // The exact search sorts the best `k` only, yet returns the same as a full sort.
+        let q = &vectors[3];
+        let mut all: Vec<(usize, f32)> = (0..300).map(|i| (i, dot(idx.vector(i), q))).collect();
+        all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        assert_eq!(idx.exact(q, 25), all[..25].to_vec());
+        assert_eq!(idx.exact(q, 1000), all);
+        assert!(idx.exact(q, 0).is_empty());
+        assert!(
+            idx.exact(&[0.5; 3], 5).is_empty(),
+            "a query of other dimensions"
+        );
     }
 
     #[test]
