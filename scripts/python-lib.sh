@@ -1,5 +1,6 @@
 # Shared by the set-up scripts (sourced after they define `log` and `die`): a Python 3.8+
-# interpreter, and pip for it (Debian's python3-pip when running as root without one).
+# interpreter, pip for it (Debian's python3-pip when running as root without one) and its venv
+# module (Debian's python3-venv).
 
 find_python() {
   local py
@@ -21,4 +22,16 @@ ensure_pip() {
       { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-pip >&2; }
   fi
   "$py" -m pip --version >/dev/null 2>&1 || die "pip is not available for $py"
+}
+
+# Python's venv module (Debian's python3-venv when running as root without it).
+ensure_venv() {
+  local py=$1
+  "$py" -c 'import venv, ensurepip' 2>/dev/null && return 0
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    log "the venv module is missing; installing Debian's python3-venv"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >&2 ||
+      { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >&2; }
+  fi
+  "$py" -c 'import venv, ensurepip' 2>/dev/null || die "Python's venv module is not available for $py"
 }

@@ -31,14 +31,7 @@ if [[ -x $venv/bin/python ]] && cmp -s "$requirements" "$stamp" \
 fi
 
 py=$(find_python) || die "no Python 3.8+ found (python3); install one, then re-run"
-if ! "$py" -c 'import venv, ensurepip' 2>/dev/null; then
-  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    log "the venv module is missing; installing Debian's python3-venv"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >&2 ||
-      { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >&2; }
-  fi
-  "$py" -c 'import venv, ensurepip' 2>/dev/null || die "Python's venv module is not available for $py"
-fi
+ensure_venv "$py"
 
 log "creating $venv and installing the pinned MCP client (tests/mcp/requirements.txt)"
 rm -rf "$venv"

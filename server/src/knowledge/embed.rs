@@ -231,10 +231,15 @@ impl Embedder {
                     .map_err(|e| e.to_string())
             })
             .and_then(|b| b.with_intra_threads(threads).map_err(|e| e.to_string()))
-            // Idle threads sleep instead of spinning: on two cores a spinning pool takes the CPU
-            // from the server's other threads (query p99 9 ms instead of 17-24 ms in
-            // `cargo bench --bench mcp`).
-            .and_then(|b| b.with_intra_op_spinning(false).map_err(|e| e.to_string()))
+            // The pool's threads spin between the operators of one run (waking a sleeping
+            // thread for each of a model's ~400 small operators costs more than the operator)
+            // and stop as soon as the run returns, so that they do not take the CPU from the
+            // server's other threads between runs.
+            .and_then(|b| b.with_intra_op_spinning(true).map_err(|e| e.to_string()))
+            .and_then(|b| {
+                b.with_config_entry("session.force_spinning_stop", "1")
+                    .map_err(|e| e.to_string())
+            })
             .and_then(|mut b| b.commit_from_file(&files.model).map_err(|e| e.to_string()))
             .map_err(|e| format!("cannot load the model {}: {e}", files.model.display()))?;
 
@@ -286,7 +291,8 @@ impl Embedder {
     }
 
     /// The manifest's model id and the model file's sha256, e.g.
-    /// `all-MiniLM-L6-v2-int8@sha256:8199…`: vectors from different ids are not comparable.
+    /// `all-MiniLM-L6-v2-int8-per-token@sha256:6977…`: vectors from different ids are not
+    /// comparable.
     pub fn model_id(&self) -> &str {
         &self.model_id
     }
@@ -577,7 +583,7 @@ mod tests {
         assert!(
             embedder
                 .model_id()
-                .starts_with("all-MiniLM-L6-v2-int8@sha256:"),
+                .starts_with("all-MiniLM-L6-v2-int8-per-token@sha256:"),
             "{}",
             embedder.model_id()
         );
