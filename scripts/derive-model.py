@@ -166,6 +166,8 @@ def main() -> int:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
     source, out = sys.argv[1], sys.argv[2]
+    if not os.path.isfile(source):
+        sys.exit(f"derive-model: {source}: no such file")
     import numpy as np
     import onnx
     import onnxruntime as ort
@@ -176,6 +178,8 @@ def main() -> int:
         fold_weights(ort, source, folded)
         model = onnx.load(folded)
         products, inputs = quantize_rows(model, np, helper, numpy_helper)
+        if products == 0:
+            sys.exit(f"derive-model: {source} has no product by a constant weight to quantize")
         staged = os.path.join(tmp, "derived.onnx")
         onnx.save(model, staged)
         cosine = check(ort, np, source, staged)
