@@ -593,3 +593,98 @@ fn explain_adds_related_policies_and_written_rules() {
     let o = run(&["check", "--explain", "--fix", "db.yaml"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A CRD document longer than tree-sitter-yaml reads (more than 32,767 lines) is still loaded
+/// with `--crd`, and a broken one is reported with its line.
+#[test]
+fn crd_documents_over_32767_lines_are_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut crd = String::from(
+        "# a generated CRD, 11,000 fields long\n---\napiVersion: apiextensions.k8s.io/v1\n\
+         kind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  \
+         group: example.com\n  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n  \
+         versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      \
+         openAPIV3Schema:\n        type: object\n        properties:\n          spec:\n            \
+         type: object\n            properties:\n",
+    );
+    for i in 0..11_000 {
+        crd.push_str(&format!(
+            "              f{i}:\n                type: integer\n                description: field {i}\n"
+        ));
+    }
+    assert!(crd.lines().count() > 33_000);
+    let crd_path = dir.path().join("widgets.yaml");
+    std::fs::write(&crd_path, &crd).unwrap();
+    let widget = dir.path().join("widget.yaml");
+    std::fs::write(
+        &widget,
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  f10999: ten\n",
+    )
+    .unwrap();
+    let o = usher(&[
+        "check",
+        "--no-config",
+        "--crd",
+        crd_path.to_str().unwrap(),
+        widget.to_str().unwrap(),
+    ]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("widget.yaml:6:11: error:") && out.contains("f10999"),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!out.contains("missing-schema"), "{out}");
+
+    // A syntax error past line 32,767: the file and line are reported.
+    let broken = crd.replacen("description: field 10999", "description: [field 10999", 1);
+    std::fs::write(&crd_path, &broken).unwrap();
+    let o = usher(&[
+        "check",
+        "--no-config",
+        "--crd",
+        crd_path.to_str().unwrap(),
+        widget.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = broken
+        .lines()
+        .position(|l| l.contains("[field 10999"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains("widgets.yaml") && err.contains(&format!("line {}", line + 1)),
+        "line {line}: {err}"
+    );
+}
+
+/// Argo Workflows' WorkflowTemplate CRD (42,872 lines) from the corpus.
+#[test]
+fn the_corpus_argo_workflowtemplate_crd_is_loaded() {
+    let crd = root().join("../shared/corpus/crds/argoproj.io_workflowtemplates.yaml");
+    if !crd.is_file() {
+        eprintln!("notice: {} is absent; skipping", crd.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let wt = dir.path().join("wt.yaml");
+    std::fs::write(
+        &wt,
+        "apiVersion: argoproj.io/v1alpha1\nkind: WorkflowTemplate\nmetadata:\n  name: x\n\
+         spec:\n  entrypoint: main\n  templatez: []\n",
+    )
+    .unwrap();
+    let o = usher(&[
+        "check",
+        "--no-config",
+        "--crd",
+        crd.to_str().unwrap(),
+        wt.to_str().unwrap(),
+    ]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("wt.yaml:7:3:") && out.contains("templatez"),
+        "{out}"
+    );
+    assert!(!out.contains("missing-schema"), "{out}");
+}

@@ -10,6 +10,7 @@ use serde_json::{Value as Json, json};
 use super::builtin::builtin_schemas;
 use super::compile::Compiler;
 use super::model::{SchemaArena, SchemaId};
+use crate::analysis::MAX_DOCUMENT_LINES;
 use crate::yaml::{YamlFile, strip_bom};
 
 pub const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
@@ -344,11 +345,29 @@ impl Catalog {
         let docs: Vec<Json> = if path.extension().is_some_and(|e| e == "json") {
             vec![serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?]
         } else {
-            YamlFile::parse(text)
-                .docs
-                .iter()
-                .filter_map(|d| d.root().map(|r| r.to_json()))
-                .collect()
+            let file = YamlFile::parse(text);
+            let mut docs = Vec::new();
+            for d in &file.docs {
+                if let Some(root) = d.root() {
+                    docs.push(root.to_json());
+                    continue;
+                }
+                // Too long for tree-sitter-yaml: read without positions (a schema to load).
+                let body = &text[d.start..d.end];
+                if body.bytes().filter(|&b| b == b'\n').count() > MAX_DOCUMENT_LINES {
+                    let before = text[..d.start].bytes().filter(|&b| b == b'\n').count();
+                    let read = crate::yaml::long::documents(body).map_err(|e| {
+                        format!(
+                            "line {} column {}: {} (a document of more than {MAX_DOCUMENT_LINES} lines)",
+                            before + e.line,
+                            e.column,
+                            e.message
+                        )
+                    })?;
+                    docs.extend(read);
+                }
+            }
+            docs
         };
         let mut added = 0;
         for doc in docs {

@@ -1,6 +1,7 @@
 //! YAML layer: documents split at `---`, parsed with tree-sitter-yaml, lowered to spanned
 //! values; incremental at the granularity of documents.
 
+pub mod long;
 pub mod lower;
 pub mod node;
 pub mod patch;
