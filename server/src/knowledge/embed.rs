@@ -232,12 +232,19 @@ impl Embedder {
             })
             .and_then(|b| b.with_intra_threads(threads).map_err(|e| e.to_string()))
             // The pool's threads spin between the operators of one run (waking a sleeping
-            // thread for each of a model's ~400 small operators costs more than the operator)
+            // thread for each of a model's ~500 small operators costs more than the operator)
             // and stop as soon as the run returns, so that they do not take the CPU from the
             // server's other threads between runs.
             .and_then(|b| b.with_intra_op_spinning(true).map_err(|e| e.to_string()))
             .and_then(|b| {
                 b.with_config_entry("session.force_spinning_stop", "1")
+                    .map_err(|e| e.to_string())
+            })
+            // On x86 without VNNI the int8 kernels add pairs of u8 x s8 products in 16 bits,
+            // which saturates; this makes ONNX Runtime convert the weights so that it does not
+            // (no effect with VNNI). The derived model's products are int8 (derive-model.py).
+            .and_then(|b| {
+                b.with_config_entry("session.x64quantprecision", "1")
                     .map_err(|e| e.to_string())
             })
             .and_then(|mut b| b.commit_from_file(&files.model).map_err(|e| e.to_string()))
