@@ -21,8 +21,10 @@ feed-forward output products stay in fp32, which leaves little speed).
 
 Measured (2 cores with AVX-512 VNNI): mean cosine to the float model 0.998 (min 0.996 on real
 text; the check below requires 0.99), a batch of five 32-token queries 13 ms instead of 21 ms.
-On x86 without VNNI, ONNX Runtime's u8 x s8 kernel saturates pairs of products at 16 bits;
-usher sets `session.x64quantprecision` so that it converts the weights and does not. The derivation is deterministic for the
+On x86 without VNNI, ONNX Runtime's u8 x s8 kernel adds pairs of products in 16 bits, which
+can saturate: vectors move a little further (emulated: mean cosine 0.997 instead of 0.998 on
+real text). ONNX Runtime's `session.x64quantprecision` avoids that, but it made a batch 1.8x
+slower on a VNNI machine (28 ms instead of 16), so usher does not set it. The derivation is deterministic for the
 pinned versions (scripts/model-requirements.txt); scripts/setup-model.sh checks the result's
 sha256, and this script checks the derived model against the source before writing it.
 

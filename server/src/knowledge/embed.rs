@@ -240,13 +240,6 @@ impl Embedder {
                 b.with_config_entry("session.force_spinning_stop", "1")
                     .map_err(|e| e.to_string())
             })
-            // On x86 without VNNI the int8 kernels add pairs of u8 x s8 products in 16 bits,
-            // which saturates; this makes ONNX Runtime convert the weights so that it does not
-            // (no effect with VNNI). The derived model's products are int8 (derive-model.py).
-            .and_then(|b| {
-                b.with_config_entry("session.x64quantprecision", "1")
-                    .map_err(|e| e.to_string())
-            })
             .and_then(|mut b| b.commit_from_file(&files.model).map_err(|e| e.to_string()))
             .map_err(|e| format!("cannot load the model {}: {e}", files.model.display()))?;
 
