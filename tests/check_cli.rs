@@ -594,6 +594,17 @@ fn explain_adds_related_policies_and_written_rules() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// `usher check --no-config --crd CRD FILE`.
+fn check_with_crd(crd: &Path, file: &Path) -> Output {
+    usher(&[
+        "check",
+        "--no-config",
+        "--crd",
+        crd.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ])
+}
+
 /// A CRD document longer than tree-sitter-yaml reads (more than 32,767 lines) is still loaded
 /// with `--crd`, and a broken one is reported with its line.
 #[test]
@@ -621,13 +632,7 @@ fn crd_documents_over_32767_lines_are_loaded() {
         "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  f10999: ten\n",
     )
     .unwrap();
-    let o = usher(&[
-        "check",
-        "--no-config",
-        "--crd",
-        crd_path.to_str().unwrap(),
-        widget.to_str().unwrap(),
-    ]);
+    let o = check_with_crd(&crd_path, &widget);
     let out = stdout(&o);
     assert!(
         out.contains("widget.yaml:6:11: error:") && out.contains("f10999"),
@@ -639,13 +644,7 @@ fn crd_documents_over_32767_lines_are_loaded() {
     // A syntax error past line 32,767: the file and line are reported.
     let broken = crd.replacen("description: field 10999", "description: [field 10999", 1);
     std::fs::write(&crd_path, &broken).unwrap();
-    let o = usher(&[
-        "check",
-        "--no-config",
-        "--crd",
-        crd_path.to_str().unwrap(),
-        widget.to_str().unwrap(),
-    ]);
+    let o = check_with_crd(&crd_path, &widget);
     let err = String::from_utf8_lossy(&o.stderr);
     let line = broken
         .lines()
@@ -674,13 +673,7 @@ fn the_corpus_argo_workflowtemplate_crd_is_loaded() {
          spec:\n  entrypoint: main\n  templatez: []\n",
     )
     .unwrap();
-    let o = usher(&[
-        "check",
-        "--no-config",
-        "--crd",
-        crd.to_str().unwrap(),
-        wt.to_str().unwrap(),
-    ]);
+    let o = check_with_crd(&crd, &wt);
     let out = stdout(&o);
     assert!(
         out.contains("wt.yaml:7:3:") && out.contains("templatez"),
