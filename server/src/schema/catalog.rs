@@ -348,13 +348,11 @@ impl Catalog {
             let file = YamlFile::parse(text);
             let mut docs = Vec::new();
             for d in &file.docs {
-                if let Some(root) = d.root() {
-                    docs.push(root.to_json());
-                    continue;
-                }
-                // Too long for tree-sitter-yaml: read without positions (a schema to load).
                 let body = &text[d.start..d.end];
-                if body.bytes().filter(|&b| b == b'\n').count() > MAX_DOCUMENT_LINES {
+                if body.bytes().filter(|&b| b == b'\n').count() <= MAX_DOCUMENT_LINES {
+                    docs.extend(d.root().map(|r| r.to_json()));
+                } else {
+                    // Too long for tree-sitter-yaml: read without positions (a schema to load).
                     let before = text[..d.start].bytes().filter(|&b| b == b'\n').count();
                     let read = crate::yaml::long::documents(body).map_err(|e| {
                         format!(
