@@ -97,7 +97,145 @@ pub fn lower_document(text: &str) -> LoweredDocument {
             }],
         };
     };
+    if tree.root_node().has_error() {
+        // Lines of a flow collection or quoted string indented no deeper than its key are
+        // against the YAML spec, and tree-sitter rejects them, but the YAML parsers behind
+        // kubectl and the API server accept them (Argo's examples are written so). The relaxed
+        // text joins such lines to the line above; it has the same length, so the tree's spans
+        // hold for the original text, from which every value is read.
+        let relaxed = relax_flow_indentation(text)
+            .and_then(|relaxed| parse_tree(&relaxed, None))
+            .filter(|t| !t.root_node().has_error());
+        if let Some(relaxed) = relaxed {
+            return lower_tree(text, &relaxed);
+        }
+    }
     lower_tree(text, &tree)
+}
+
+/// `text` with the line breaks before under-indented continuation lines of flow collections
+/// and quoted strings turned into spaces, or None when there are none (or when one follows a
+/// comment, which joining would swallow). Byte offsets are unchanged.
+pub fn relax_flow_indentation(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut joins: Vec<usize> = Vec::new();
+    let mut flow_depth = 0usize;
+    let mut quote: Option<u8> = None;
+    // Indentation of the block line where the open flow collection or string started.
+    let mut opener_indent = 0usize;
+    // Indentation of the line holding an open block scalar header (its content is skipped).
+    let mut block_scalar: Option<usize> = None;
+    let mut line_indent = 0usize;
+    let mut value_start = true;
+    let mut comment_on_line = false;
+    let mut i = 0;
+    let mut at_line_start = true;
+    while i < bytes.len() {
+        if at_line_start {
+            at_line_start = false;
+            let indent = bytes[i..].iter().take_while(|&&b| b == b' ').count();
+            let rest = &bytes[i + indent..];
+            let blank = rest.first().is_none_or(|&b| matches!(b, b'\n' | b'\r'));
+            if let Some(parent) = block_scalar {
+                if blank || indent > parent {
+                    // Block scalar content: skip the line.
+                    i = text[i..].find('\n').map_or(bytes.len(), |n| i + n + 1);
+                    at_line_start = true;
+                    continue;
+                }
+                block_scalar = None;
+            }
+            if (flow_depth > 0 || quote.is_some()) && !blank && indent <= opener_indent {
+                if comment_on_line {
+                    return None;
+                }
+                joins.push(i - 1);
+                if i >= 2 && bytes[i - 2] == b'\r' {
+                    joins.push(i - 2);
+                }
+            }
+            comment_on_line = false;
+            if flow_depth == 0 && quote.is_none() {
+                line_indent = indent;
+                value_start = true;
+            }
+            i += indent;
+            continue;
+        }
+        let b = bytes[i];
+        if let Some(q) = quote {
+            if q == b'"' && b == b'\\' {
+                i += 2;
+                continue;
+            }
+            if b == q {
+                if q == b'\'' && bytes.get(i + 1) == Some(&b'\'') {
+                    i += 2;
+                    continue;
+                }
+                quote = None;
+                value_start = false;
+            } else if b == b'\n' {
+                at_line_start = true;
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'\n' => at_line_start = true,
+            b' ' | b'\t' | b'\r' => {}
+            b'#' if i == 0 || matches!(bytes[i - 1], b' ' | b'\t' | b'\n') => {
+                comment_on_line = true;
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' | b'\'' if value_start => {
+                if flow_depth == 0 {
+                    opener_indent = line_indent;
+                }
+                quote = Some(b);
+            }
+            b'[' | b'{' if value_start => {
+                if flow_depth == 0 {
+                    opener_indent = line_indent;
+                }
+                flow_depth += 1;
+            }
+            b']' | b'}' if flow_depth > 0 => {
+                flow_depth -= 1;
+                value_start = false;
+            }
+            b',' if flow_depth > 0 => value_start = true,
+            b'|' | b'>' if value_start && flow_depth == 0 => {
+                // A block scalar header: the rest of the line is indicators and a comment.
+                block_scalar = Some(line_indent);
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b':' | b'-' | b'?'
+                if bytes
+                    .get(i + 1)
+                    .is_none_or(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t'))
+                    || (flow_depth > 0 && b == b':') =>
+            {
+                value_start = true;
+            }
+            _ => value_start = false,
+        }
+        i += 1;
+    }
+    if joins.is_empty() {
+        return None;
+    }
+    let mut out = bytes.to_vec();
+    for j in joins {
+        out[j] = b' ';
+    }
+    String::from_utf8(out).ok()
 }
 
 pub fn lower_tree(text: &str, tree: &Tree) -> LoweredDocument {
@@ -205,6 +343,25 @@ impl<'a> Lowerer<'a> {
             let at = n.start_byte() + at;
             self.issue(YamlIssueKind::Syntax, Span::new(at, at + len), message);
             return;
+        }
+        // tree-sitter recovers by wrapping a whole stretch in one ERROR node, so its start can
+        // be lines above the mistake (a document's `---`). A YAML parser that stops at the
+        // first error knows the place: use it when it falls inside the node.
+        if line_end < n.end_byte() {
+            if let Some((at, message)) =
+                first_parser_error(self.src).filter(|(at, _)| (start..=n.end_byte()).contains(at))
+            {
+                let token_end = self.src[at..]
+                    .find(char::is_whitespace)
+                    .map_or(self.src.len(), |i| at + i);
+                let end = token_end.max(at + 1).min(self.src.len()).max(at);
+                self.issue(
+                    YamlIssueKind::Syntax,
+                    Span::new(at, end),
+                    format!("syntax error: {message}"),
+                );
+                return;
+            }
         }
         let end = n
             .end_byte()
@@ -687,6 +844,35 @@ fn tab_in_indentation(src: &str) -> Option<usize> {
 /// Finds a flow collection or quoted scalar that is opened and never closed: the usual cause
 /// of a document tree-sitter cannot read at all. Returns the offset and length of the opening
 /// delimiter and a message.
+/// The first syntax error saphyr's parser finds in `src`: its byte offset and message.
+fn first_parser_error(src: &str) -> Option<(usize, String)> {
+    let e = saphyr_parser::Parser::new_from_str(src).find_map(Result::err)?;
+    let m = e.marker();
+    // Markers count lines from 1 and columns in characters from 0.
+    let line_start = src
+        .split_inclusive('\n')
+        .take(m.line().saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>();
+    let line = &src[line_start.min(src.len())..];
+    let column = line
+        .char_indices()
+        .nth(m.col())
+        .map_or(line.len(), |(i, _)| i);
+    let at = (line_start + column).min(src.len());
+    let info = e.info();
+    // "while parsing a block mapping, did not find expected key" reads better problem-first.
+    let message = match info.split_once(", ") {
+        // saphyr's wording for what kubectl calls "could not find expected ':'".
+        _ if info == "simple key expect ':'" => "could not find expected `:`".to_string(),
+        Some((context, problem)) if context.starts_with("while ") => {
+            format!("{problem} ({context})")
+        }
+        _ => info.to_string(),
+    };
+    Some((at, message))
+}
+
 pub fn unclosed_delimiter(text: &str) -> Option<(usize, usize, String)> {
     let bytes = text.as_bytes();
     let mut stack: Vec<(usize, u8)> = Vec::new();
@@ -800,6 +986,77 @@ pub fn unclosed_delimiter(text: &str) -> Option<(usize, usize, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lowered_json(text: &str) -> (Option<serde_json::Value>, Vec<String>) {
+        let d = lower_document(text);
+        (
+            d.root.as_ref().map(Node::to_json),
+            d.issues.iter().map(|i| i.message.clone()).collect(),
+        )
+    }
+
+    #[test]
+    fn under_indented_flow_and_quoted_lines_are_read_as_kubectl_reads_them() {
+        // Argo Workflows' examples: a multi-line string in a flow sequence, closed at the
+        // key's indentation.
+        let text = "spec:\n  args: [\"\n    cd /src &&\n    make\n  \"]\n  b: 1\n";
+        let (value, issues) = lowered_json(text);
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!(
+            value,
+            Some(serde_json::json!({"spec": {"args": [" cd /src && make "], "b": 1}}))
+        );
+        let text = "a:\n  c: [x,\n  y]\n  d: {k: 1,\n  l: 'two\n  words'}\n";
+        let (value, issues) = lowered_json(text);
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!(
+            value,
+            Some(serde_json::json!({"a": {"c": ["x", "y"], "d": {"k": 1, "l": "two words"}}}))
+        );
+        // CRLF line ends too.
+        let (value, issues) = lowered_json("a:\r\n  c: [x,\r\n  y]\r\n");
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!(value, Some(serde_json::json!({"a": {"c": ["x", "y"]}})));
+    }
+
+    #[test]
+    fn relaxing_does_not_hide_real_mistakes() {
+        // An unclosed sequence stays an error.
+        let (_, issues) = lowered_json("a: [1, 2\nb: 3\n");
+        assert!(!issues.is_empty());
+        // A comment before the under-indented line cannot be joined.
+        assert_eq!(relax_flow_indentation("a:\n  c: [x, # note\n  y]\n"), None);
+        // Block scalar content is not flow content, whatever it holds.
+        assert_eq!(relax_flow_indentation("a: |\n  [x,\nb: 1\n"), None);
+        // Well-indented flow needs nothing.
+        assert_eq!(relax_flow_indentation("a:\n  c: [x,\n     y]\n"), None);
+        // Spans still point into the original text.
+        let text = "a:\n  c: [x,\n  y]\n";
+        let root = lower_document(text).root.unwrap();
+        let Value::Map(entries) = &root.value else {
+            panic!()
+        };
+        let Value::Map(inner) = &entries[0].value.value else {
+            panic!()
+        };
+        let Value::Seq(items) = &inner[0].value.value else {
+            panic!()
+        };
+        assert_eq!(
+            &text[items[1].span.start as usize..items[1].span.end as usize],
+            "y"
+        );
+    }
+
+    #[test]
+    fn a_multi_line_error_is_placed_where_a_parser_stops() {
+        // tree-sitter wraps all of this in one ERROR node starting at `---`.
+        let text = "---\na:\n  b:\n  - name: x\n    key: y\n  ...\n  - name: z\n";
+        let d = lower_document(text);
+        assert!(!d.issues.is_empty());
+        let first = &d.issues[0];
+        assert!(first.span.start > 4, "{:?} {}", first.span, first.message);
+    }
 
     #[test]
     fn unclosed_delimiters_are_found() {
