@@ -347,21 +347,21 @@ impl<'a> Lowerer<'a> {
         // tree-sitter recovers by wrapping a whole stretch in one ERROR node, so its start can
         // be lines above the mistake (a document's `---`). A YAML parser that stops at the
         // first error knows the place: use it when it falls inside the node.
-        if line_end < n.end_byte() {
-            if let Some((at, message)) =
+        if line_end < n.end_byte()
+            && let Some((at, message)) =
                 first_parser_error(self.src).filter(|(at, _)| (start..=n.end_byte()).contains(at))
-            {
-                let token_end = self.src[at..]
-                    .find(char::is_whitespace)
-                    .map_or(self.src.len(), |i| at + i);
-                let end = token_end.max(at + 1).min(self.src.len()).max(at);
-                self.issue(
-                    YamlIssueKind::Syntax,
-                    Span::new(at, end),
-                    format!("syntax error: {message}"),
-                );
-                return;
-            }
+        {
+            let first_char = self.src[at..].chars().next().map_or(0, char::len_utf8);
+            let end = self.src[at..]
+                .find(char::is_whitespace)
+                .map_or(self.src.len(), |i| at + i)
+                .max(at + first_char);
+            self.issue(
+                YamlIssueKind::Syntax,
+                Span::new(at, end),
+                format!("syntax error: {message}"),
+            );
+            return;
         }
         let end = n
             .end_byte()
