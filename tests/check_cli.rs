@@ -249,6 +249,14 @@ fn bad_inputs_get_clear_messages() {
         ("fixtures/bad/unclosed-quote.yaml", "never closed"),
         ("fixtures/bad/alias-bomb.yaml", "[yaml/alias-budget]"),
         ("fixtures/bad/unknown-alias.yaml", "[yaml/unknown-alias]"),
+        (
+            "fixtures/bad/template-placeholder.yaml:2:9",
+            "template placeholder",
+        ),
+        (
+            "fixtures/bad/template-placeholder.yaml:4:8",
+            "[yaml/collection-key]",
+        ),
     ];
     for (file, needle) in expect {
         assert!(
@@ -700,4 +708,52 @@ fn under_indented_flow_lines_are_read_as_kubectl_reads_them() {
         out.contains("pod.yaml:14:5:") && out.contains("imagePullPolicyy"),
         "the Pod was not analysed:\n{out}"
     );
+}
+
+/// The corpus index says which of its ~2,700 manifests are valid YAML (by a conventional YAML
+/// parser, the behaviour kubectl shares). usher must report a YAML error for exactly the
+/// invalid ones: no valid manifest refused, no invalid one let through.
+#[test]
+fn the_corpus_manifests_are_valid_yaml_exactly_where_the_index_says() {
+    let corpus = root().join("../shared/corpus");
+    let index = corpus.join("manifests-index.tsv");
+    let Ok(index) = std::fs::read_to_string(&index) else {
+        eprintln!("notice: ../shared/corpus is absent; skipping");
+        return;
+    };
+    let mut invalid = std::collections::BTreeSet::new();
+    let mut header = index.lines().next().unwrap_or_default().split('\t');
+    let column = header
+        .position(|h| h == "valid_yaml")
+        .expect("valid_yaml column");
+    for line in index.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.get(column).is_some_and(|v| *v != "yes") {
+            invalid.insert(corpus.join(cols[0]));
+        }
+    }
+    assert!(!invalid.is_empty());
+    let o = usher(&[
+        "check",
+        "--no-config",
+        "--format",
+        "json",
+        "--missing-schemas",
+        "ignore",
+        corpus.join("manifests").to_str().unwrap(),
+    ]);
+    let doc: Json = serde_json::from_slice(&o.stdout).expect("JSON output");
+    let mut refused = std::collections::BTreeSet::new();
+    for file in doc["files"].as_array().unwrap() {
+        let yaml_error =
+            file["findings"].as_array().unwrap().iter().any(|f| {
+                f["severity"] == "error" && f["code"].as_str().unwrap().starts_with("yaml/")
+            });
+        if yaml_error {
+            refused.insert(std::path::PathBuf::from(file["path"].as_str().unwrap()));
+        }
+    }
+    let files = doc["files"].as_array().unwrap().len();
+    assert!(files > 2600, "only {files} files checked");
+    assert_eq!(refused, invalid);
 }

@@ -212,6 +212,9 @@ pub fn rule_description(code: &str) -> &'static str {
         "yaml/invalid-tagged-value" => "A value does not fit its tag",
         "yaml/invalid-merge" => "A << merge key with a value that is not a mapping",
         "yaml/invalid-escape" => "An invalid escape in a double-quoted string",
+        "yaml/collection-key" => {
+            "A mapping key that is a mapping or list (often an unquoted {{template}})"
+        }
         "yaml/document-too-large" => "A document too large to analyse",
         "yaml/document-too-long" => "A document with more lines than the parser handles",
         "file/binary" => "A binary file",

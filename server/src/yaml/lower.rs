@@ -27,6 +27,7 @@ pub enum YamlIssueKind {
     InvalidTaggedValue,
     InvalidMerge,
     InvalidEscape,
+    CollectionKey,
 }
 
 impl YamlIssueKind {
@@ -41,6 +42,7 @@ impl YamlIssueKind {
             YamlIssueKind::InvalidTaggedValue => "yaml/invalid-tagged-value",
             YamlIssueKind::InvalidMerge => "yaml/invalid-merge",
             YamlIssueKind::InvalidEscape => "yaml/invalid-escape",
+            YamlIssueKind::CollectionKey => "yaml/collection-key",
         }
     }
     pub fn is_error(self) -> bool {
@@ -283,6 +285,12 @@ fn span_of(n: TsNode) -> Span {
 impl<'a> Lowerer<'a> {
     fn text(&self, n: TsNode) -> &'a str {
         &self.src[n.byte_range()]
+    }
+
+    fn text_at(&self, span: Span) -> &'a str {
+        self.src
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or_default()
     }
 
     fn issue(&mut self, kind: YamlIssueKind, span: Span, message: String) {
@@ -677,11 +685,18 @@ impl<'a> Lowerer<'a> {
     ) -> Node {
         let mut entries: Vec<Entry> = Vec::with_capacity(pairs.len());
         let mut merges: Vec<Node> = Vec::new();
+        let mut collection_keys: Vec<Span> = Vec::new();
+        let single = pairs.len() == 1;
         for (key, value, pair) in pairs {
             let (key_text, key_span, is_merge) = match key {
                 Some(k) => {
                     let is_merge = self.is_merge_key(k);
                     let key_node = self.lower(k, depth + 1, indent);
+                    if let Some(kn) = &key_node
+                        && matches!(kn.value, Value::Seq(_) | Value::Map(_))
+                    {
+                        collection_keys.push(span_of(k));
+                    }
                     let text = key_node
                         .as_ref()
                         .map_or_else(String::new, |kn| key_string(&kn.value));
@@ -709,6 +724,32 @@ impl<'a> Lowerer<'a> {
                 key_span,
                 value: value_node,
             });
+        }
+        if let Some(&key_span) = collection_keys.first() {
+            let text = self.text_at(span);
+            let template = text
+                .strip_prefix("{{")
+                .and_then(|t| t.strip_suffix("}}"))
+                .filter(|inner| single && !inner.contains(['{', '}', '\n']));
+            if template.is_some() {
+                // `{{name}}` unquoted: a template placeholder that YAML reads as a mapping
+                // whose key is a mapping. Kubernetes refuses it; read it as the text it meant.
+                self.issue(
+                    YamlIssueKind::CollectionKey,
+                    span,
+                    format!(
+                        "`{text}` is a template placeholder, but unquoted YAML reads it as a mapping with a mapping for key, which Kubernetes refuses: quote it (\"{text}\") or render the template before checking"
+                    ),
+                );
+                return Node::new(Value::Str(text.to_string()), span);
+            }
+            for key_span in std::iter::once(key_span).chain(collection_keys.into_iter().skip(1)) {
+                self.issue(
+                    YamlIssueKind::CollectionKey,
+                    key_span,
+                    "a mapping or list used as a key: Kubernetes accepts only strings, numbers, booleans and null as keys".into(),
+                );
+            }
         }
         self.report_duplicates(&entries);
         if !merges.is_empty() {
@@ -1045,6 +1086,31 @@ mod tests {
         assert_eq!(
             &text[items[1].span.start as usize..items[1].span.end as usize],
             "y"
+        );
+    }
+
+    #[test]
+    fn template_placeholders_and_collection_keys() {
+        let text = "a: {{cell}}\nb: [{{ x.y }}]\nc: {[1]: x, y: 1}\nd: \"{{fine}}\"\n";
+        let d = lower_document(text);
+        assert_eq!(
+            d.root.as_ref().map(Node::to_json),
+            Some(serde_json::json!({
+                "a": "{{cell}}", "b": ["{{ x.y }}"], "c": {"[1]": "x", "y": 1}, "d": "{{fine}}"
+            }))
+        );
+        let found: Vec<(&str, bool)> = d
+            .issues
+            .iter()
+            .map(|i| {
+                assert_eq!(i.kind, YamlIssueKind::CollectionKey);
+                let at = &text[i.span.start as usize..i.span.end as usize];
+                (at, i.message.contains("template placeholder"))
+            })
+            .collect();
+        assert_eq!(
+            found,
+            vec![("{{cell}}", true), ("{{ x.y }}", true), ("[1]", false)]
         );
     }
 
