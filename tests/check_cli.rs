@@ -757,3 +757,29 @@ fn the_corpus_manifests_are_valid_yaml_exactly_where_the_index_says() {
     assert!(files > 2600, "only {files} files checked");
     assert_eq!(refused, invalid);
 }
+
+#[test]
+fn plain_scalars_are_read_as_kubernetes_reads_them() {
+    // The "Norway problem": go-yaml v2 (kubectl, the API server) reads `NO` and `on` as
+    // booleans (and `0644` as octal: see the lowering's unit tests).
+    let o = usher_stdin(
+        &["check", "--no-config", "--format", "json", "-"],
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  country: NO\n  quoted: \"NO\"\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: a\n    image: nginx:1.27\n    env:\n    - name: X\n      value: on\n  volumes:\n  - name: v\n    configMap:\n      name: c\n      defaultMode: 0644\n",
+    );
+    let doc: Json = serde_json::from_slice(&o.stdout).expect("JSON output");
+    let findings = doc["files"][0]["findings"].as_array().unwrap();
+    let types: Vec<(&str, &str)> = findings
+        .iter()
+        .filter(|f| f["code"] == "schema/type")
+        .map(|f| {
+            (
+                f["message"].as_str().unwrap(),
+                f["fixes"][0]["edits"][0]["new_text"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(types.len(), 2, "{findings:#?}");
+    assert!(types[0].0.contains("`data.country` must be a string, found boolean false (Kubernetes reads the unquoted `NO` as false"), "{types:?}");
+    assert_eq!(types[0].1, "\"NO\"");
+    assert!(types[1].0.contains("unquoted `on` as true"), "{types:?}");
+}

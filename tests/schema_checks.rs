@@ -93,7 +93,7 @@ fn list_types_are_unique() {
     // Built-in list maps: container ports keyed by (containerPort, protocol) with TCP default.
     let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    image: x\n    ports:\n    - containerPort: 80\n    - {containerPort: 80, protocol: TCP}\n    - {containerPort: 80, protocol: UDP}\n";
     assert_eq!(codes(pod), vec!["schema/duplicate-item"]);
-    let two = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: c, image: x}\n  - {name: c, image: y}\n";
+    let two = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: c, image: x}\n  - {name: c, image: z}\n";
     assert_eq!(codes(two), vec!["schema/duplicate-item"]);
 }
 

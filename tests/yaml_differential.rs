@@ -108,6 +108,68 @@ struct Tally {
     differ: Vec<String>,
 }
 
+/// Whether the lowering's value agrees with saphyr's. saphyr resolves plain scalars with YAML
+/// 1.2's core schema; usher resolves them as Kubernetes does (go-yaml v2, YAML 1.1), so where a
+/// plain scalar reads differently the two may differ in exactly these ways, each checked against
+/// the 1.1 rules written out here (not against usher's resolver):
+/// - `yes`/`on`/`y` (`no`/`off`/`n`) are booleans, keys included;
+/// - `0755` is octal (saphyr reads 755), `0b101` binary and `1_000` a thousand (saphyr: text);
+/// - an unquoted `{{name}}` placeholder is read as its text (saphyr: a mapping keyed by a
+///   mapping, which Kubernetes refuses; usher reports it).
+fn agrees(ours: &Json, theirs: &Json) -> bool {
+    match (ours, theirs) {
+        (Json::Object(o), Json::Object(t)) => {
+            o.len() == t.len()
+                && t.iter().all(|(k, tv)| {
+                    let key = o
+                        .get(k)
+                        .or_else(|| bool_1_1(k).and_then(|b| o.get(&b.to_string())))
+                        .or_else(|| int_1_1(k).and_then(|i| o.get(&i.to_string())));
+                    key.is_some_and(|ov| agrees(ov, tv))
+                })
+        }
+        (Json::Array(o), Json::Array(t)) => {
+            o.len() == t.len() && o.iter().zip(t).all(|(o, t)| agrees(o, t))
+        }
+        (Json::Bool(b), Json::String(s)) => bool_1_1(s) == Some(*b),
+        (Json::Number(n), Json::String(s)) => int_1_1(s).is_some_and(|i| n.as_i64() == Some(i)),
+        (Json::Number(n), Json::Number(t)) if n != t => {
+            // `0755`: saphyr drops the leading zero and reads decimal digits.
+            let octal = t
+                .as_i64()
+                .and_then(|d| i64::from_str_radix(&d.to_string(), 8).ok());
+            octal.is_some() && n.as_i64() == octal
+                || t.as_i64().is_some_and(|d| n.as_f64() == Some(d as f64))
+        }
+        (Json::String(o), Json::Object(_)) => o.starts_with("{{") && o.ends_with("}}"),
+        _ => ours == theirs,
+    }
+}
+
+fn bool_1_1(s: &str) -> Option<bool> {
+    match s {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
+        _ => None,
+    }
+}
+
+fn int_1_1(s: &str) -> Option<i64> {
+    let s = s.replace('_', "");
+    let (sign, digits) = match s.strip_prefix('-') {
+        Some(d) => (-1, d),
+        None => (1, s.strip_prefix('+').unwrap_or(&s)),
+    };
+    let value = if let Some(b) = digits.strip_prefix("0b") {
+        i64::from_str_radix(b, 2).ok()?
+    } else if digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0x") {
+        i64::from_str_radix(digits.trim_start_matches("0o"), 8).ok()?
+    } else {
+        digits.parse().ok()?
+    };
+    Some(sign * value)
+}
+
 fn excluded(text: &str, tally: &mut Tally) -> bool {
     if text.contains("# saphyr-divergence:") {
         tally.oracle_divergences += 1;
@@ -186,7 +248,7 @@ fn compare_file(path: &Path, tally: &mut Tally) {
                 match saphyr_json(t) {
                     Some(t) => {
                         tally.compared += 1;
-                        if o.2.as_ref() != Some(&t) {
+                        if !o.2.as_ref().is_some_and(|o| agrees(o, &t)) {
                             tally.differ.push(format!(
                                 "{} document {}: lowered {} ≠ saphyr {}",
                                 path.display(),
@@ -217,7 +279,7 @@ fn compare_file(path: &Path, tally: &mut Tally) {
                 match saphyr_json(t) {
                     Some(t) => {
                         tally.compared += 1;
-                        if ours.as_ref() != Some(&t) {
+                        if !ours.as_ref().is_some_and(|o| agrees(o, &t)) {
                             tally.differ.push(format!(
                                 "{} bytes {start}..{end}: lowered {} ≠ saphyr {}",
                                 path.display(),

@@ -381,10 +381,18 @@ impl Analyzer {
                 }
                 _ => schema_fixes(&issue.fix, range.clone(), body),
             };
+            let mut message = issue.message;
+            if issue.code == "schema/type" {
+                let note = yaml_1_1_note(body.get(range.clone()).unwrap_or_default());
+                match message.strip_suffix(": quote it") {
+                    Some(head) if !note.is_empty() => message = format!("{head}{note}: quote it"),
+                    _ => message.push_str(&note),
+                }
+            }
             out.findings.push(Finding {
                 severity: issue.severity,
                 range,
-                message: issue.message,
+                message,
                 source: "usher",
                 code: issue.code.into(),
                 pointer: Some(issue.pointer),
@@ -762,6 +770,26 @@ pub fn shift(f: &Finding, by: usize) -> Finding {
     f
 }
 
+/// For a plain scalar that Kubernetes' YAML (1.1) reads as something else than its text
+/// (`yes` as true, `0755` as 493), a note saying so; otherwise nothing.
+fn yaml_1_1_note(source: &str) -> String {
+    use crate::yaml::Value;
+    let source = source.trim();
+    let v = crate::yaml::scalar::resolve_plain(source);
+    let only_1_1 = match v {
+        Value::Bool(_) => {
+            !source.eq_ignore_ascii_case("true") && !source.eq_ignore_ascii_case("false")
+        }
+        Value::Int(i) => crate::yaml::scalar::parse_int(source) != Some(i),
+        _ => false,
+    };
+    if only_1_1 {
+        format!(" (Kubernetes reads the unquoted `{source}` as {v}, the YAML 1.1 way)")
+    } else {
+        String::new()
+    }
+}
+
 /// Whether `s` written as a plain YAML scalar would read back as the same string.
 pub fn plain_safe(s: &str) -> bool {
     !s.is_empty()
@@ -811,6 +839,20 @@ fn schema_fixes(fix: &Option<SchemaFix>, range: std::ops::Range<usize>, body: &s
                     }
                 })
                 .collect()
+        }
+        SchemaFix::QuoteValue => {
+            let original = body.get(range.clone()).unwrap_or_default();
+            if original.is_empty() || original.starts_with(['"', '\'']) {
+                return Vec::new();
+            }
+            vec![Fix {
+                title: format!("Quote `{original}`"),
+                edits: vec![TextEdit {
+                    range,
+                    new_text: serde_json::to_string(original).unwrap_or_default(),
+                }],
+                preferred: true,
+            }]
         }
         SchemaFix::AddFields(_) => Vec::new(),
     }

@@ -20,6 +20,8 @@ pub enum SchemaFix {
     ReplaceValue(Vec<String>),
     /// Add these missing fields (name and schema) to the mapping at `pointer`.
     AddFields(Vec<(String, Option<SchemaId>)>),
+    /// Quote the plain scalar at the span, as written (`yes` becomes `"yes"`).
+    QuoteValue,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -322,9 +324,8 @@ impl<'a> Validator<'a> {
                 fix = Some(SchemaFix::ReplaceValue(vec![s.trim().to_string()]));
             }
             Value::Int(_) | Value::Float(_) | Value::Bool(_) if expected.contains("string") => {
-                let text = node_text(&node.value);
                 message.push_str(": quote it");
-                fix = Some(SchemaFix::ReplaceValue(vec![format!("\"{text}\"")]));
+                fix = Some(SchemaFix::QuoteValue);
             }
             _ => {}
         }

@@ -1047,17 +1047,17 @@ mod tests {
             value,
             Some(serde_json::json!({"spec": {"args": [" cd /src && make "], "b": 1}}))
         );
-        let text = "a:\n  c: [x,\n  y]\n  d: {k: 1,\n  l: 'two\n  words'}\n";
+        let text = "a:\n  c: [x,\n  z]\n  d: {k: 1,\n  l: 'two\n  words'}\n";
         let (value, issues) = lowered_json(text);
         assert!(issues.is_empty(), "{issues:?}");
         assert_eq!(
             value,
-            Some(serde_json::json!({"a": {"c": ["x", "y"], "d": {"k": 1, "l": "two words"}}}))
+            Some(serde_json::json!({"a": {"c": ["x", "z"], "d": {"k": 1, "l": "two words"}}}))
         );
         // CRLF line ends too.
-        let (value, issues) = lowered_json("a:\r\n  c: [x,\r\n  y]\r\n");
+        let (value, issues) = lowered_json("a:\r\n  c: [x,\r\n  z]\r\n");
         assert!(issues.is_empty(), "{issues:?}");
-        assert_eq!(value, Some(serde_json::json!({"a": {"c": ["x", "y"]}})));
+        assert_eq!(value, Some(serde_json::json!({"a": {"c": ["x", "z"]}})));
     }
 
     #[test]
@@ -1091,12 +1091,12 @@ mod tests {
 
     #[test]
     fn template_placeholders_and_collection_keys() {
-        let text = "a: {{cell}}\nb: [{{ x.y }}]\nc: {[1]: x, y: 1}\nd: \"{{fine}}\"\n";
+        let text = "a: {{cell}}\nb: [{{ x.y }}]\nc: {[1]: x, w: 1}\nd: \"{{fine}}\"\n";
         let d = lower_document(text);
         assert_eq!(
             d.root.as_ref().map(Node::to_json),
             Some(serde_json::json!({
-                "a": "{{cell}}", "b": ["{{ x.y }}"], "c": {"[1]": "x", "y": 1}, "d": "{{fine}}"
+                "a": "{{cell}}", "b": ["{{ x.y }}"], "c": {"[1]": "x", "w": 1}, "d": "{{fine}}"
             }))
         );
         let found: Vec<(&str, bool)> = d
@@ -1150,10 +1150,19 @@ mod tests {
 
     #[test]
     fn lowers_anchors_merges_and_tags() {
-        let v = value("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\nt: !!str 12\nn: !!int 7\n");
+        let v = value("base: &b {x: 1, w: 2}\nm:\n  <<: *b\n  w: 3\nt: !!str 12\ni: !!int 7\n");
         assert_eq!(
             v,
-            serde_json::json!({"base": {"x": 1, "y": 2}, "m": {"y": 3, "x": 1}, "t": "12", "n": 7})
+            serde_json::json!({"base": {"x": 1, "w": 2}, "m": {"w": 3, "x": 1}, "t": "12", "i": 7})
+        );
+        // Keys resolve as values do, as Kubernetes reads them: `y` and `on` are booleans.
+        assert_eq!(
+            value(
+                "y: 1
+on: 2
+\"n\": 3\n"
+            ),
+            serde_json::json!({"true": 2, "n": 3})
         );
     }
 

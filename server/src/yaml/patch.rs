@@ -270,7 +270,8 @@ mod tests {
         let text = "a: 1 # one\nb:\n  c: x # keep\n";
         assert_eq!(
             patch(text, json!({"a": 1, "b": {"c": "y"}})).unwrap(),
-            "a: 1 # one\nb:\n  c: y # keep\n"
+            // A plain `y` would read back as a boolean (Kubernetes' YAML 1.1).
+            "a: 1 # one\nb:\n  c: \"y\" # keep\n"
         );
     }
 
@@ -299,7 +300,7 @@ mod tests {
         let text = "l:\n  - a\n";
         assert_eq!(
             patch(text, json!({"l": ["a", {"k": "true", "n": "x: y"}]})).unwrap(),
-            "l:\n  - a\n  - k: \"true\"\n    n: \"x: y\"\n"
+            "l:\n  - a\n  - k: \"true\"\n    \"n\": \"x: y\"\n"
         );
     }
 

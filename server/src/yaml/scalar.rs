@@ -1,27 +1,70 @@
-//! Scalar decoding: plain-scalar line folding, quoted escapes, block scalars, and the YAML 1.2
-//! core schema.
+//! Scalar decoding: plain-scalar line folding, quoted escapes, block scalars, and plain
+//! scalars resolved as Kubernetes resolves them.
 
 use super::node::Value;
 
-/// Resolves an untagged plain scalar with the YAML 1.2 core schema.
+/// Resolves an untagged plain scalar the way Kubernetes does. kubectl and the API server read
+/// YAML with go-yaml v2, which follows YAML 1.1 for plain scalars: `yes`, `on`, `y` (and `no`,
+/// `off`, `n`) are booleans, `0755` is octal, `0b101` binary, and `1_000` a thousand. What the
+/// API server would see is what usher checks; everything else is the YAML 1.2 core schema.
 pub fn resolve_plain(s: &str) -> Value {
     match s {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
-        "true" | "True" | "TRUE" => return Value::Bool(true),
-        "false" | "False" | "FALSE" => return Value::Bool(false),
+        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "y" | "Y" | "on" | "On" | "ON" => {
+            return Value::Bool(true);
+        }
+        "false" | "False" | "FALSE" | "no" | "No" | "NO" | "n" | "N" | "off" | "Off" | "OFF" => {
+            return Value::Bool(false);
+        }
         _ => {}
     }
     let bytes = s.as_bytes();
     if !(bytes[0].is_ascii_digit() || matches!(bytes[0], b'-' | b'+' | b'.')) {
         return Value::Str(s.to_owned());
     }
-    if let Some(i) = parse_int(s) {
+    if let Some(i) = parse_int_1_1(s) {
         return Value::Int(i);
     }
     if let Some(f) = parse_float(s) {
         return Value::Float(f);
     }
     Value::Str(s.to_owned())
+}
+
+/// Integers as go-yaml v2 reads them: the core schema's (decimal, `0x`, `0o`) plus YAML 1.1's
+/// underscores, leading `0` for octal, `0b` binary and upper-case base prefixes.
+fn parse_int_1_1(s: &str) -> Option<i64> {
+    let plain = s.replace('_', "");
+    let (negative, digits) = match plain.as_bytes().first()? {
+        b'-' => (true, &plain[1..]),
+        b'+' => (false, &plain[1..]),
+        _ => (false, plain.as_str()),
+    };
+    let (radix, body) = if let Some(b) = digits
+        .strip_prefix("0b")
+        .or_else(|| digits.strip_prefix("0B"))
+    {
+        (2, b)
+    } else if let Some(o) = digits
+        .strip_prefix("0o")
+        .or_else(|| digits.strip_prefix("0O"))
+    {
+        (8, o)
+    } else if let Some(x) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        (16, x)
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        (8, &digits[1..])
+    } else {
+        (10, digits)
+    };
+    if body.is_empty() || !body.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let magnitude = i64::from_str_radix(body, radix).ok()?;
+    Some(if negative { -magnitude } else { magnitude })
 }
 
 /// Core-schema integers: decimal with optional sign, `0o` octal, `0x` hexadecimal.
@@ -363,7 +406,7 @@ mod tests {
     fn core_schema() {
         assert_eq!(resolve_plain("~"), Value::Null);
         assert_eq!(resolve_plain("True"), Value::Bool(true));
-        assert_eq!(resolve_plain("yes"), Value::Str("yes".into()));
+        assert_eq!(resolve_plain("yes"), Value::Bool(true));
         assert_eq!(resolve_plain("0x1F"), Value::Int(31));
         assert_eq!(resolve_plain("0o17"), Value::Int(15));
         assert_eq!(resolve_plain("+5"), Value::Int(5));
@@ -375,12 +418,37 @@ mod tests {
         assert_eq!(resolve_plain("1.2.3"), Value::Str("1.2.3".into()));
         assert_eq!(resolve_plain("0x"), Value::Str("0x".into()));
         assert_eq!(resolve_plain("99999999999999999999"), Value::Float(1e20));
-        assert_eq!(resolve_plain("1_000"), Value::Str("1_000".into()));
+        assert_eq!(resolve_plain("1_000"), Value::Int(1000));
         // Not integers in the YAML 1.2 core schema (saphyr 0.3 accepts them; the spec's
         // regular expressions do not, so they are tested here rather than differentially).
         assert_eq!(resolve_plain("+-5"), Value::Str("+-5".into()));
         assert_eq!(resolve_plain("0x-1"), Value::Str("0x-1".into()));
         assert_eq!(resolve_plain("0o+7"), Value::Str("0o+7".into()));
+    }
+
+    #[test]
+    fn plain_scalars_read_as_kubernetes_reads_them() {
+        // go-yaml v2 (YAML 1.1), behind kubectl and the API server.
+        for t in ["yes", "Yes", "YES", "y", "Y", "on", "On", "ON"] {
+            assert_eq!(resolve_plain(t), Value::Bool(true), "{t}");
+        }
+        for f in ["no", "No", "NO", "n", "N", "off", "Off", "OFF"] {
+            assert_eq!(resolve_plain(f), Value::Bool(false), "{f}");
+        }
+        assert_eq!(resolve_plain("0755"), Value::Int(0o755));
+        assert_eq!(resolve_plain("0644"), Value::Int(420));
+        assert_eq!(resolve_plain("-010"), Value::Int(-8));
+        assert_eq!(resolve_plain("0b101"), Value::Int(5));
+        assert_eq!(resolve_plain("0X1f"), Value::Int(31));
+        assert_eq!(resolve_plain("1_000_000"), Value::Int(1_000_000));
+        assert_eq!(resolve_plain("0"), Value::Int(0));
+        // Not octal: Go's parser fails, the float pattern matches.
+        assert_eq!(resolve_plain("089"), Value::Float(89.0));
+        // Still text.
+        assert_eq!(resolve_plain("1_"), Value::Int(1));
+        for t in ["yess", "onn", "NaN", "0b", "0b2", "_1", "v1", "0x-1", "+-5"] {
+            assert!(matches!(resolve_plain(t), Value::Str(_)), "{t}");
+        }
     }
 
     #[test]
