@@ -243,6 +243,7 @@ pub fn relax_flow_indentation(text: &str) -> Option<String> {
 pub fn lower_tree(text: &str, tree: &Tree) -> LoweredDocument {
     let mut lowerer = Lowerer {
         src: text,
+        parser_error_used: false,
         anchors: HashMap::new(),
         budget: ALIAS_BUDGET,
         issues: Vec::new(),
@@ -273,6 +274,8 @@ pub fn lower_tree(text: &str, tree: &Tree) -> LoweredDocument {
 
 struct Lowerer<'a> {
     src: &'a str,
+    /// Whether a syntax error was already placed where saphyr's parser stops.
+    parser_error_used: bool,
     anchors: HashMap<String, (Node, usize)>,
     budget: usize,
     issues: Vec<YamlIssue>,
@@ -354,11 +357,12 @@ impl<'a> Lowerer<'a> {
         }
         // tree-sitter recovers by wrapping a whole stretch in one ERROR node, so its start can
         // be lines above the mistake (a document's `---`). A YAML parser that stops at the
-        // first error knows the place: use it when it falls inside the node.
+        // first error knows the place (often just past the node): use it, once per document.
         if line_end < n.end_byte()
-            && let Some((at, message)) =
-                first_parser_error(self.src).filter(|(at, _)| (start..=n.end_byte()).contains(at))
+            && !self.parser_error_used
+            && let Some((at, message)) = first_parser_error(self.src).filter(|(at, _)| *at >= start)
         {
+            self.parser_error_used = true;
             let first_char = self.src[at..].chars().next().map_or(0, char::len_utf8);
             let end = self.src[at..]
                 .find(char::is_whitespace)
@@ -1111,6 +1115,26 @@ mod tests {
         assert_eq!(
             found,
             vec![("{{cell}}", true), ("{{ x.y }}", true), ("[1]", false)]
+        );
+    }
+
+    #[test]
+    fn a_mis_indented_key_is_reported_on_its_line() {
+        // tree-sitter's ERROR node ends before the key; the place is just past it.
+        let text =
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n    a: b\n   c: d\n";
+        let d = lower_document(text);
+        let first = &d.issues[0];
+        assert_eq!(
+            first.span.start as usize,
+            text.find("c: d").unwrap(),
+            "{}",
+            first.message
+        );
+        assert!(
+            first.message.contains("did not find expected key"),
+            "{}",
+            first.message
         );
     }
 
