@@ -88,11 +88,22 @@ impl YamlFile {
             return (0..self.docs.len()).collect();
         }
         // The first and last documents the edit touches (touching a boundary touches both sides).
-        let first = self
+        let mut first = self
             .docs
             .iter()
             .position(|d| d.end >= start)
             .unwrap_or(self.docs.len() - 1);
+        // An edit on a document's first line can unmake its `---` marker (or make one), which
+        // merges the document into the previous one: that one is touched too.
+        if first > 0 {
+            let doc_start = self.docs[first].start.min(new_text.len());
+            let first_line_end = new_text[doc_start..]
+                .find('\n')
+                .map_or(new_text.len(), |i| doc_start + i);
+            if start <= first_line_end {
+                first -= 1;
+            }
+        }
         let last = self
             .docs
             .iter()
@@ -159,6 +170,32 @@ mod tests {
         assert!(Arc::ptr_eq(&before[2], &file.docs[2].lowered));
         assert_eq!(values(&file), values(&YamlFile::parse(&new_text)));
         assert_eq!(file.docs[2].start, new_text.rfind("---").unwrap());
+    }
+
+    #[test]
+    fn edits_on_marker_lines_give_what_a_fresh_parse_gives() {
+        let base = "a: 1\nb: 2\n---\nc: 3\nd: 4\n---\ne: 5\n";
+        // Every single-character deletion, and insertions of `x`, `-`, `\n`, at every offset,
+        // each applied to a file parsed from `base`.
+        for pos in 0..base.len() {
+            let mut cases = vec![(pos, pos + 1, String::new())];
+            for ins in ["x", "-", "\n", "---\n"] {
+                cases.push((pos, pos, ins.to_string()));
+            }
+            for (from, to, ins) in cases {
+                let new_text = format!("{}{}{}", &base[..from], ins, &base[to..]);
+                let mut file = YamlFile::parse(base);
+                file.apply_edit(&new_text, from, to, from + ins.len());
+                let fresh = YamlFile::parse(&new_text);
+                let ranges =
+                    |f: &YamlFile| f.docs.iter().map(|d| (d.start, d.end)).collect::<Vec<_>>();
+                assert_eq!(
+                    (ranges(&file), values(&file)),
+                    (ranges(&fresh), values(&fresh)),
+                    "edit {from}..{to} -> {ins:?}: {new_text:?}"
+                );
+            }
+        }
     }
 
     #[test]
