@@ -63,8 +63,12 @@ fn parse_int_1_1(s: &str) -> Option<i64> {
     if body.is_empty() || !body.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    let magnitude = i64::from_str_radix(body, radix).ok()?;
-    Some(if negative { -magnitude } else { magnitude })
+    // The sign goes to the parser, so that i64::MIN is read as it is.
+    if negative {
+        i64::from_str_radix(&format!("-{body}"), radix).ok()
+    } else {
+        i64::from_str_radix(body, radix).ok()
+    }
 }
 
 /// Core-schema integers: decimal with optional sign, `0o` octal, `0x` hexadecimal.
@@ -442,6 +446,7 @@ mod tests {
         assert_eq!(resolve_plain("0X1f"), Value::Int(31));
         assert_eq!(resolve_plain("1_000_000"), Value::Int(1_000_000));
         assert_eq!(resolve_plain("0"), Value::Int(0));
+        assert_eq!(resolve_plain("-9223372036854775808"), Value::Int(i64::MIN));
         // Not octal: Go's parser fails, the float pattern matches.
         assert_eq!(resolve_plain("089"), Value::Float(89.0));
         // Still text.
