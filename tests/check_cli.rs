@@ -694,14 +694,10 @@ fn the_corpus_argo_workflowtemplate_crd_is_loaded() {
 fn under_indented_flow_lines_are_read_as_kubectl_reads_them() {
     // The shape of Argo Workflows' examples: the closing `"]` of a multi-line string sits at the
     // key's indentation. kubectl accepts it; usher must analyse the Pod, not stop at the YAML.
-    let dir = tempfile::tempdir().unwrap();
-    let pod = dir.path().join("pod.yaml");
-    std::fs::write(
-        &pod,
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: build\nspec:\n  containers:\n  - name: build\n    image: golang:1.22\n    command: [sh, -c]\n    args: [\"\n      cd /src &&\n      go build .\n    \"]\n    imagePullPolicyy: Always\n",
-    )
-    .unwrap();
-    let o = usher(&["check", "--no-config", pod.to_str().unwrap()]);
+    let o = usher_stdin(
+        &["check", "--no-config", "--stdin-filename", "pod.yaml", "-"],
+        b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: build\nspec:\n  containers:\n  - name: build\n    image: golang:1.22\n    command: [sh, -c]\n    args: [\"\n      cd /src &&\n      go build .\n    \"]\n    imagePullPolicyy: Always\n",
+    );
     let out = stdout(&o);
     assert!(!out.contains("yaml/"), "{out}");
     assert!(

@@ -243,7 +243,7 @@ pub fn relax_flow_indentation(text: &str) -> Option<String> {
 pub fn lower_tree(text: &str, tree: &Tree) -> LoweredDocument {
     let mut lowerer = Lowerer {
         src: text,
-        parser_error_used: false,
+        parser_error: None,
         anchors: HashMap::new(),
         budget: ALIAS_BUDGET,
         issues: Vec::new(),
@@ -274,8 +274,9 @@ pub fn lower_tree(text: &str, tree: &Tree) -> LoweredDocument {
 
 struct Lowerer<'a> {
     src: &'a str,
-    /// Whether a syntax error was already placed where saphyr's parser stops.
-    parser_error_used: bool,
+    /// saphyr's first syntax error in the document: None until asked for, then taken by the
+    /// first ERROR node that uses it.
+    parser_error: Option<Option<(usize, String)>>,
     anchors: HashMap<String, (Node, usize)>,
     budget: usize,
     issues: Vec<YamlIssue>,
@@ -359,10 +360,11 @@ impl<'a> Lowerer<'a> {
         // be lines above the mistake (a document's `---`). A YAML parser that stops at the
         // first error knows the place (often just past the node): use it, once per document.
         if line_end < n.end_byte()
-            && !self.parser_error_used
-            && let Some((at, message)) = first_parser_error(self.src).filter(|(at, _)| *at >= start)
+            && let Some((at, message)) = self
+                .parser_error
+                .get_or_insert_with(|| first_parser_error(self.src))
+                .take_if(|(at, _)| *at >= start)
         {
-            self.parser_error_used = true;
             let first_char = self.src[at..].chars().next().map_or(0, char::len_utf8);
             let end = self.src[at..]
                 .find(char::is_whitespace)
@@ -729,13 +731,14 @@ impl<'a> Lowerer<'a> {
                 value: value_node,
             });
         }
-        if let Some(&key_span) = collection_keys.first() {
+        if !collection_keys.is_empty() {
             let text = self.text_at(span);
-            let template = text
-                .strip_prefix("{{")
-                .and_then(|t| t.strip_suffix("}}"))
-                .filter(|inner| single && !inner.contains(['{', '}', '\n']));
-            if template.is_some() {
+            let template = single
+                && text
+                    .strip_prefix("{{")
+                    .and_then(|t| t.strip_suffix("}}"))
+                    .is_some_and(|inner| !inner.contains(['{', '}', '\n']));
+            if template {
                 // `{{name}}` unquoted: a template placeholder that YAML reads as a mapping
                 // whose key is a mapping. Kubernetes refuses it; read it as the text it meant.
                 self.issue(
@@ -747,7 +750,7 @@ impl<'a> Lowerer<'a> {
                 );
                 return Node::new(Value::Str(text.to_string()), span);
             }
-            for key_span in std::iter::once(key_span).chain(collection_keys.into_iter().skip(1)) {
+            for key_span in collection_keys {
                 self.issue(
                     YamlIssueKind::CollectionKey,
                     key_span,
@@ -886,9 +889,6 @@ fn tab_in_indentation(src: &str) -> Option<usize> {
     None
 }
 
-/// Finds a flow collection or quoted scalar that is opened and never closed: the usual cause
-/// of a document tree-sitter cannot read at all. Returns the offset and length of the opening
-/// delimiter and a message.
 /// The first syntax error saphyr's parser finds in `src`: its byte offset and message.
 fn first_parser_error(src: &str) -> Option<(usize, String)> {
     let e = saphyr_parser::Parser::new_from_str(src).find_map(Result::err)?;
@@ -918,6 +918,9 @@ fn first_parser_error(src: &str) -> Option<(usize, String)> {
     Some((at, message))
 }
 
+/// Finds a flow collection or quoted scalar that is opened and never closed: the usual cause
+/// of a document tree-sitter cannot read at all. Returns the offset and length of the opening
+/// delimiter and a message.
 pub fn unclosed_delimiter(text: &str) -> Option<(usize, usize, String)> {
     let bytes = text.as_bytes();
     let mut stack: Vec<(usize, u8)> = Vec::new();
@@ -1181,11 +1184,7 @@ mod tests {
         );
         // Keys resolve as values do, as Kubernetes reads them: `y` and `on` are booleans.
         assert_eq!(
-            value(
-                "y: 1
-on: 2
-\"n\": 3\n"
-            ),
+            value("y: 1\non: 2\n\"n\": 3\n"),
             serde_json::json!({"true": 2, "n": 3})
         );
     }
